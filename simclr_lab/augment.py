@@ -1,0 +1,140 @@
+"""Augmentations: the reference's random colour affine and the two augmenter recipes.
+
+SimCLR learns what two random views of one image have in common, so the augmentations
+define what the encoder learns to ignore: position and scale (crop/zoom, translation),
+left-right orientation (flip) and colour (brightness and channel mixing).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+
+def _check_number(name: str, value, low: float, high: float | None = None, low_open=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value > low if low_open else value >= low)
+    ok = ok and (high is None or value <= high)
+    if not ok:
+        bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}"
+        raise ValueError(f"Expected {name} in {bounds}{']' if high is not None else ')'}. "
+                         f"Received: {name}={value!r}")
+
+
+@keras.saving.register_keras_serializable(package="simclr_lab")
+class RandomColorAffine(keras.layers.Layer):
+    """Random per-image colour affine: pixel (1, 3) @ (s * I + J), clipped to [0, 1].
+
+    s ~ U(1 - brightness, 1 + brightness) is one scalar per image; J ~ U(-jitter, jitter) is a
+    3x3 matrix per image. Input: float images (B, H, W, 3) in [0, 1]. Identity at inference.
+    """
+
+    def __init__(self, brightness=0.0, jitter=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_number("brightness", brightness, 0)
+        _check_number("jitter", jitter, 0)
+        self.brightness, self.jitter, self.seed = brightness, jitter, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        batch = ops.shape(images)[0]
+        scale = keras.random.uniform(
+            (batch, 1, 1), 1 - self.brightness, 1 + self.brightness, seed=self.seed_generator
+        )  # (B, 1, 1)
+        mixing = keras.random.uniform(
+            (batch, 3, 3), -self.jitter, self.jitter, seed=self.seed_generator
+        )  # (B, 3, 3)
+        matrix = scale * ops.eye(3, dtype=images.dtype) + mixing  # (B, 3, 3)
+        return ops.clip(ops.einsum("bhwc,bcd->bhwd", images, matrix), 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(brightness=self.brightness, jitter=self.jitter, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="simclr_lab")
+class RandomApply(keras.layers.Layer):
+    """Apply `layer` to each image with probability `rate`, else pass it through."""
+
+    def __init__(self, layer, rate=0.8, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_number("rate", rate, 0, 1)
+        self.layer, self.rate, self.seed = layer, rate, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        batch = ops.shape(images)[0]
+        chosen = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator) < self.rate
+        return ops.where(chosen, self.layer(images, training=True), images)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(layer=keras.saving.serialize_keras_object(self.layer), rate=self.rate,
+                      seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)
+
+
+def zoom_factor(min_area: float) -> float:
+    """z = 1 - sqrt(min_area): the largest zoom-in, and twice the largest translation."""
+    return 1.0 - math.sqrt(min_area)
+
+
+def get_augmenter(
+    min_area: float, brightness: float, jitter: float, recipe: str = "reference", seed=None
+) -> keras.Sequential:
+    """The augmenter for uint8 images (B, H, W, 3) -> float32 in [0, 1], random when training.
+
+    "reference" (SPEC): rescale, horizontal flip, translate by up to z/2, zoom in by up to z
+    with z = 1 - sqrt(min_area), then RandomColorAffine(brightness, jitter).
+    "paper" (SimCLR, Chen et al. 2020): rescale, flip, the same crop-and-zoom, then colour
+    jitter of strength s = `brightness` (0.8s brightness, contrast and saturation, 0.2s hue;
+    `jitter` is unused) applied with probability 0.8, and greyscale with probability 0.2.
+    """
+    _check_number("min_area", min_area, 0, 1, low_open=True)
+    _check_number("brightness", brightness, 0)
+    _check_number("jitter", jitter, 0)
+    seeds = [None if seed is None else seed + i for i in range(6)]
+    z = zoom_factor(min_area)
+    geometry = [
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.RandomFlip("horizontal", seed=seeds[0]),
+        keras.layers.RandomTranslation(z / 2, z / 2, seed=seeds[1]),
+        keras.layers.RandomZoom((-z, 0.0), (-z, 0.0), seed=seeds[2]),
+    ]
+    if recipe == "reference":
+        colour = [RandomColorAffine(brightness, jitter, seed=seeds[3])]
+    elif recipe == "paper":
+        strength = min(brightness, 1.0)  # the paper's colour strength s
+        jitter_layer = keras.layers.RandomColorJitter(
+            value_range=(0, 1),
+            brightness_factor=0.8 * strength,
+            contrast_factor=0.8 * strength,
+            saturation_factor=(0.5 - 0.4 * strength, 0.5 + 0.4 * strength),  # 0.5: unchanged
+            hue_factor=0.2 * strength,
+            seed=seeds[3],
+        )
+        colour = [
+            RandomApply(jitter_layer, rate=0.8, seed=seeds[4]),
+            keras.layers.RandomGrayscale(factor=0.2, seed=seeds[5]),
+        ]
+    else:
+        raise ValueError(f"Unknown recipe={recipe!r}; allowed: 'reference', 'paper'.")
+    return keras.Sequential(geometry + colour, name=f"{recipe}_augmenter")

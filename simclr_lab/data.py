@@ -1,0 +1,274 @@
+"""The three image sources and the unlabelled / labelled / test splits drawn from them.
+
+`load_splits(config.data)` is the one call: it returns a `Splits` of uint8 arrays (decoded
+once, kept in memory); `simclr_lab.batching` turns them into the per-step streams.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simclr_lab import synthetic
+from simclr_lab.config import DataConfig
+
+DATA_ENV_VAR = "SIMCLR_LAB_DATA"
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+STL10_CLASSES = (
+    "airplane",
+    "bird",
+    "car",
+    "cat",
+    "deer",
+    "dog",
+    "horse",
+    "monkey",
+    "ship",
+    "truck",
+)
+SYNTHETIC_SIZES = {"unlabelled": 5000, "labelled_pool": 1000, "test": 1000}
+
+
+class DataNotFoundError(RuntimeError):
+    """A data source is not on this machine and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """uint8 images (N, H, W, 3) and int32 labels (N,) of one source."""
+
+    source: str
+    unlabelled: np.ndarray
+    labelled_images: np.ndarray
+    labelled_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.unlabelled.shape[1:])
+
+    def summary(self) -> str:
+        return (
+            f"{self.source}: {len(self.unlabelled):,} unlabelled, "
+            f"{len(self.labelled_labels):,} labelled "
+            f"({len(self.labelled_labels) // self.num_classes} a class), "
+            f"{len(self.test_labels):,} test images of {'x'.join(map(str, self.image_shape))}"
+        )
+
+
+def load_splits(config: DataConfig) -> Splits:
+    """The unlabelled, labelled (class-balanced, seeded) and test splits for `config.source`."""
+    if config.source == "synthetic":
+        return _synthetic_splits(config)
+    if config.source == "fashion_mnist":
+        (train_x, train_y), (test_x, test_y) = load_fashion_mnist()
+        train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
+        unlabelled, pool_x, pool_y = train_x, train_x, train_y
+        names = FASHION_MNIST_CLASSES
+    else:
+        unlabelled, (pool_x, pool_y), (test_x, test_y) = load_stl10()
+        if config.image_size != unlabelled.shape[1]:
+            unlabelled, pool_x, test_x = (
+                resize(a, config.image_size) for a in (unlabelled, pool_x, test_x)
+            )
+        names = STL10_CLASSES
+    labelled = balanced_subset(pool_y, config.labels_per_class, len(names), config.seed)
+    return Splits(
+        source=config.source,
+        unlabelled=_take(unlabelled, config.num_unlabelled),
+        labelled_images=pool_x[labelled],
+        labelled_labels=pool_y[labelled].astype("int32"),
+        test_images=_take(test_x, config.num_test),
+        test_labels=_take(test_y, config.num_test).astype("int32"),
+        class_names=names,
+    )
+
+
+def balanced_subset(labels: np.ndarray, per_class: int | None, num_classes: int, seed: int):
+    """Sorted indices of `per_class` examples of every class, drawn with `seed` (None: all)."""
+    labels = np.asarray(labels)
+    if per_class is None:
+        return np.arange(len(labels))
+    counts = np.bincount(labels, minlength=num_classes)
+    if per_class > counts.min():
+        raise ValueError(
+            f"labels_per_class={per_class} is more than the {counts.min()} labelled images "
+            f"the smallest class has; allowed: 1 to {counts.min()}."
+        )
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False)
+        for c in range(num_classes)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def _take(array: np.ndarray, count: int | None) -> np.ndarray:
+    if count is None:
+        return array
+    if count > len(array):
+        raise ValueError(f"Asked for {count:,} images but the split has {len(array):,}.")
+    return array[:count]
+
+
+def _synthetic_splits(config: DataConfig) -> Splits:
+    per_class = config.labels_per_class or SYNTHETIC_SIZES["labelled_pool"] // 10
+    size, seed = config.image_size, config.seed
+    unlabelled, _ = synthetic.make_shapes(
+        config.num_unlabelled or SYNTHETIC_SIZES["unlabelled"], size, seed=seed * 3 + 1
+    )
+    pool_x, pool_y = synthetic.make_shapes(per_class * 10, size, seed=seed * 3 + 2)
+    test_x, test_y = synthetic.make_shapes(
+        config.num_test or SYNTHETIC_SIZES["test"], size, seed=seed * 3 + 3
+    )
+    return Splits("synthetic", unlabelled, pool_x, pool_y, test_x, test_y, synthetic.CLASS_NAMES)
+
+
+# ---------------------------------------------------------------- Fashion-MNIST (IDX files)
+
+
+def fashion_mnist_dirs() -> list[Path]:
+    """Where the gzip IDX files are looked for, in order."""
+    dirs = []
+    if os.environ.get(DATA_ENV_VAR):
+        dirs.append(Path(os.environ[DATA_ENV_VAR]))
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    dirs += [keras_home / "datasets" / "fashion-mnist", DEBIAN_FASHION_MNIST]
+    return dirs
+
+
+def find_fashion_mnist() -> Path | None:
+    """The first folder that holds all four Fashion-MNIST files, or None."""
+    for folder in fashion_mnist_dirs():
+        if all((folder / name).is_file() for name in FASHION_MNIST_FILES.values()):
+            return folder
+    return None
+
+
+def load_fashion_mnist():
+    """((train_x, train_y), (test_x, test_y)): 28x28 uint8 images, uint8 labels."""
+    folder = find_fashion_mnist()
+    if folder is not None:
+        read = {key: read_idx(folder / name) for key, name in FASHION_MNIST_FILES.items()}
+        return (read["train_images"], read["train_labels"]), (
+            read["test_images"],
+            read["test_labels"],
+        )
+    _require_network("fashion_mnist", "storage.googleapis.com")
+    import keras
+
+    return keras.datasets.fashion_mnist.load_data()
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a gzip-compressed IDX file (uint8 data) into an array, checking its header."""
+    try:
+        with gzip.open(path, "rb") as file:
+            raw = file.read()
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable gzip IDX file ({error}).") from error
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of uint8 data (header {raw[:4]!r}).")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise ValueError(
+            f"{path} is truncated or corrupt: its header promises {expected:,} bytes of "
+            f"shape {shape}, the file holds {len(raw) - header:,}."
+        )
+    return np.frombuffer(raw, dtype="uint8", offset=header).reshape(shape)
+
+
+def to_rgb(images: np.ndarray, image_size: int = 32) -> np.ndarray:
+    """28x28 grey (N, 28, 28) -> (N, size, size, 3): zero-padded to 32, resized if larger."""
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2)))
+    rgb = np.repeat(padded[..., None], 3, axis=-1)
+    return rgb if image_size == 32 else resize(rgb, image_size)
+
+
+def resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of uint8 images (N, H, W, 3) to (N, size, size, 3), in chunks."""
+    import keras
+
+    chunks = []
+    for start in range(0, len(images), 2048):
+        chunk = keras.ops.image.resize(images[start : start + 2048].astype("float32"), (size, size))
+        chunks.append(np.clip(keras.ops.convert_to_numpy(chunk) + 0.5, 0, 255).astype("uint8"))
+    return np.concatenate(chunks) if chunks else images
+
+
+# ---------------------------------------------------------------- STL-10 (tensorflow-datasets)
+
+
+def load_stl10():
+    """(unlabelled, (train_x, train_y), (test_x, test_y)) of STL-10 via tensorflow-datasets."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise DataNotFoundError(
+            "source 'stl10' needs tensorflow-datasets (and TensorFlow): "
+            "pip install tensorflow-cpu tensorflow-datasets"
+        ) from error
+    builder = tfds.builder("stl10")
+    if not builder.is_prepared():
+        _require_network("stl10", "cs.stanford.edu")
+    splits = tfds.load(
+        "stl10", split=["unlabelled", "train", "test"], as_supervised=True, batch_size=-1
+    )
+    (unlabelled, _), (train_x, train_y), (test_x, test_y) = tfds.as_numpy(splits)
+    return unlabelled, (train_x, train_y.astype("int32")), (test_x, test_y.astype("int32"))
+
+
+def _require_network(source: str, host: str, timeout: float = 3.0) -> None:
+    """Fail fast, with the ways to get the data, when `host` cannot be reached."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as error:
+        ways = {
+            "fashion_mnist": (
+                "install Debian's package (apt-get install dataset-fashion-mnist), or put the "
+                f"four gzip IDX files in a folder named by ${DATA_ENV_VAR}, or run once with "
+                "internet access so Keras downloads them; looked in: "
+                + ", ".join(map(str, fashion_mnist_dirs()))
+            ),
+            "stl10": (
+                "run once with internet access so tensorflow-datasets downloads it (~2.6 GB), "
+                "or copy a prepared tensorflow_datasets folder to ~/tensorflow_datasets"
+            ),
+        }[source]
+        raise DataNotFoundError(
+            f"source {source!r} is not on this machine and {host} cannot be reached "
+            f"({error}). To get it: {ways}."
+        ) from error

@@ -1,0 +1,60 @@
+"""The encoder, the projection head, the linear probe and the supervised classifier."""
+
+from __future__ import annotations
+
+import keras
+
+from simclr_lab.config import MIN_IMAGE_SIZE
+
+
+def get_encoder(width: int = 128, image_size: int | None = None) -> keras.Sequential:
+    """SPEC's encoder: (B, H, W, 3) float -> (B, width) features.
+
+    4 x Conv2D(width, 3x3, stride 2, ReLU, valid), Flatten, Dense(width, ReLU). At 96x96 the
+    last feature map is 5x5, at 32x32 it is 1x1; below 31x31 nothing is left.
+    """
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width={width!r} must be a positive integer.")
+    if image_size is not None and image_size < MIN_IMAGE_SIZE:
+        raise ValueError(
+            f"image_size={image_size} is too small for the encoder: four stride-2 valid "
+            f"convolutions need at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels."
+        )
+    inputs = [keras.Input((image_size, image_size, 3))] if image_size else []
+    return keras.Sequential(
+        inputs
+        + [keras.layers.Conv2D(width, 3, strides=2, activation="relu") for _ in range(4)]
+        + [keras.layers.Flatten(), keras.layers.Dense(width, activation="relu")],
+        name="encoder",
+    )
+
+
+def get_projection_head(width: int = 128, batchnorm: bool = False) -> keras.Sequential:
+    """Dense(width, ReLU), Dense(width): (B, width) features -> (B, width) projections.
+
+    The loss acts on the projections, so the encoder's features need not discard what the
+    augmentations vary; `batchnorm=True` adds BatchNorm after the hidden layer (SimCLR v1).
+    """
+    hidden = [keras.layers.Dense(width, use_bias=not batchnorm)]
+    if batchnorm:
+        hidden.append(keras.layers.BatchNormalization())
+    return keras.Sequential(
+        hidden + [keras.layers.ReLU(), keras.layers.Dense(width)], name="projection_head"
+    )
+
+
+def get_linear_probe(num_classes: int = 10) -> keras.layers.Dense:
+    """Dense(num_classes) logits on (B, width) features."""
+    return keras.layers.Dense(num_classes, name="linear_probe")
+
+
+def get_classifier(
+    augmenter: keras.Model, encoder: keras.Model, num_classes: int = 10, name="classifier"
+) -> keras.Sequential:
+    """augmenter -> encoder -> Dense(num_classes): the baseline and the finetuned model.
+
+    Input: uint8 images (B, H, W, 3); output: logits (B, num_classes).
+    """
+    return keras.Sequential(
+        [augmenter, encoder, keras.layers.Dense(num_classes, name="classifier_head")], name=name
+    )

@@ -1,0 +1,109 @@
+"""`ContrastiveModel`: SimCLR pretraining with an online linear probe, on any Keras backend.
+
+One optimizer updates everything, but the probe sees its features through `stop_gradient`,
+so the encoder learns from the contrastive loss alone and the probe from the labels alone
+(with Adam's per-weight state this is the same as the reference's two optimizers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from simclr_lab.loss import contrastive_accuracy, get_loss
+
+
+class ContrastiveModel(keras.Model):
+    """Inputs: (unlabelled (U, H, W, 3), labelled (L, H, W, 3)) uint8 when training, or test
+    images (B, H, W, 3) when evaluating; targets: the labelled images' labels.
+
+    Reports c_loss and c_acc (contrastive, on two strong views of every image; on test pairs
+    when validating), p_loss and p_acc (the linear probe on weakly augmented labelled images
+    during training, on plain test images when validating).
+    """
+
+    def __init__(
+        self,
+        encoder,
+        projection_head,
+        linear_probe,
+        contrastive_augmenter,
+        classification_augmenter,
+        temperature: float = 0.1,
+        learnable_temperature: bool = False,
+        loss: str = "infonce",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(temperature, (int, float)) or temperature <= 0:
+            raise ValueError(f"temperature={temperature!r} must be > 0.")
+        self.encoder = encoder
+        self.projection_head = projection_head
+        self.linear_probe = linear_probe
+        self.contrastive_augmenter = contrastive_augmenter
+        self.classification_augmenter = classification_augmenter
+        self.loss_name, self.loss_fn = loss, get_loss(loss)
+        self.learnable_temperature = learnable_temperature
+        self.log_temperature = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(temperature)),
+            trainable=learnable_temperature,
+            name="log_temperature",
+        )
+        self.c_loss_tracker = keras.metrics.Mean(name="c_loss")
+        self.c_acc_tracker = keras.metrics.Mean(name="c_acc")
+        self.p_loss_tracker = keras.metrics.Mean(name="p_loss")
+        self.p_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="p_acc")
+        self.temperature_tracker = keras.metrics.Mean(name="temperature")
+
+    @property
+    def temperature(self):
+        """The current temperature (a scalar tensor), always > 0."""
+        return ops.exp(self.log_temperature)
+
+    @property
+    def metrics(self):
+        trackers = [self.c_loss_tracker, self.c_acc_tracker, self.p_loss_tracker]
+        trackers.append(self.p_acc_tracker)
+        if self.learnable_temperature:
+            trackers.append(self.temperature_tracker)
+        return trackers
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, (tuple, list)):
+            unlabelled, labelled = inputs
+            images = ops.concatenate([unlabelled, labelled], axis=0)  # (U + L, H, W, 3)
+        else:
+            images = labelled = inputs
+        # Two independent strong views, also when validating (c_acc on test pairs).
+        views = [self.contrastive_augmenter(images, training=True) for _ in range(2)]
+        projections = [
+            self.projection_head(self.encoder(view, training=training), training=training)
+            for view in views
+        ]  # 2 x (N, width)
+        weak = self.classification_augmenter(labelled, training=training)
+        features = ops.stop_gradient(self.encoder(weak, training=False))  # (L, width)
+        return {
+            "projections_1": projections[0],
+            "projections_2": projections[1],
+            "probe_logits": self.linear_probe(features),  # (L, classes)
+        }
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        c_loss, similarities = self.loss_fn(
+            y_pred["projections_1"], y_pred["projections_2"], self.temperature
+        )
+        p_loss = ops.mean(
+            ops.sparse_categorical_crossentropy(y, y_pred["probe_logits"], from_logits=True)
+        )
+        self.c_loss_tracker.update_state(c_loss)
+        self.c_acc_tracker.update_state(contrastive_accuracy(similarities))
+        self.p_loss_tracker.update_state(p_loss)
+        self.p_acc_tracker.update_state(y, y_pred["probe_logits"])
+        self.temperature_tracker.update_state(self.temperature)
+        return c_loss + p_loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return self.get_metrics_result()
