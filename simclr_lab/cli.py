@@ -1,0 +1,102 @@
+"""`simclr-lab`: the whole comparison headless, and what this machine offers.
+
+    simclr-lab compare --preset cpu --out runs/cpu
+    simclr-lab info
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from simclr_lab.config import PRESETS
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set {text!r} must look like section.field=value, e.g. pretrain.epochs=2.")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simclr-lab", description="SimCLR pretraining vs a supervised baseline, headless."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compare = commands.add_parser(
+        "compare", help="baseline -> pretraining -> finetuning -> frozen-feature evaluation"
+    )
+    compare.add_argument(
+        "--preset", default=None, help=f"one of {', '.join(PRESETS)} (default: "
+        "$SIMCLR_LAB_PRESET, else reference with a GPU and cpu without)"
+    )
+    compare.add_argument("--out", default="runs/latest", help="folder for metrics and plots")
+    compare.add_argument("--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)")
+    compare.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        help="override a setting, e.g. --set pretrain.epochs=2 (repeatable)",
+    )
+    compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    compare.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    info = commands.add_parser("info", help="backend, devices and the data sources found here")
+    info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _compare(args) -> None:
+    from simclr_lab.compare import run_comparison
+    from simclr_lab.config import get_preset
+
+    config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
+    run_comparison(config, args.out, args.cache_dir, verbose=0 if args.quiet else 2)
+
+
+def _info(args) -> None:
+    from simclr_lab import data
+    from simclr_lab.cache import default_cache_dir
+    from simclr_lab.config import default_preset_name
+    from simclr_lab.devices import describe
+
+    print(describe())
+    print(f"default preset here: {default_preset_name()}")
+    print(f"cache: {default_cache_dir()}")
+    print("data sources:")
+    print("  synthetic      always (drawn in code)")
+    folder = data.find_fashion_mnist()
+    where = f"found in {folder}" if folder else "not found locally; Keras downloads it when online"
+    print(f"  fashion_mnist  {where}")
+    try:
+        import tensorflow_datasets as tfds
+
+        prepared = tfds.builder("stl10").is_prepared()
+        print(f"  stl10          {'prepared' if prepared else 'downloads (~2.6 GB) when online'}")
+    except ImportError:
+        print("  stl10          needs tensorflow-datasets")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        {"compare": _compare, "info": _info}[args.command](args)
+    except KeyboardInterrupt:
+        print("simclr-lab: interrupted; finished epochs are kept and resume next time.",
+              file=sys.stderr)
+        return 130
+    except Exception as error:  # one readable line unless --debug
+        if args.debug:
+            raise
+        print(f"simclr-lab: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

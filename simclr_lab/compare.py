@@ -1,0 +1,119 @@
+"""The reference's whole comparison: baseline, pretraining, finetuning, then frozen features.
+
+`run_comparison` is what `simclr-lab compare` and the last lesson run: it returns the metrics
+and writes `metrics.json`, `comparison.png` and `table.md` to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import keras
+
+from simclr_lab import evaluate, plots, train
+from simclr_lab.cache import atomic_write_text
+from simclr_lab.config import Config
+from simclr_lab.data import Splits, load_splits
+from simclr_lab.devices import describe
+from simclr_lab.encoder import get_encoder
+
+
+def check_out_dir(out_dir) -> Path:
+    """The output folder, created if needed; a clear error if it cannot be written."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"out={str(path)!r} exists and is not a folder.")
+    return train.check_cache_dir(path)
+
+
+def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print) -> dict:
+    """Run (or load from the cache) the three phases and the frozen-feature evaluation."""
+    out = check_out_dir(out_dir)
+    train.check_cache_dir(cache_dir or train.default_cache_dir())
+    start = time.perf_counter()
+    log(f"Preset {config.name!r}: {config.description}")
+    log(describe())
+    splits = load_splits(config.data)
+    plan = train.pretraining_plan(config, splits)  # refuses impossible batching before training
+    log(splits.summary())
+    log(f"Pretraining batches: {plan.describe()}")
+
+    phases = {}
+    for phase, run in (
+        ("baseline", lambda: train.train_baseline(config, splits, cache_dir, verbose=verbose)),
+        ("pretraining", lambda: train.pretrain(config, splits, cache_dir, verbose=verbose)),
+        (
+            "finetuning",
+            lambda: train.finetune(config, splits, phases["pretraining"], cache_dir,
+                                   verbose=verbose),
+        ),
+    ):
+        log(f"\n== {phase} ==")
+        phases[phase] = run()
+        source = "loaded from the cache" if phases[phase].from_cache else (
+            f"{phases[phase].seconds:.0f} s"
+        )
+        log(f"{train.report(phases[phase])} ({source})")
+
+    log("\n== frozen features: kNN and linear probe ==")
+    frozen = frozen_feature_rows(config, splits, phases["pretraining"].model.encoder)
+    metrics = {
+        "preset": config.name,
+        "config": config.to_dict(),
+        "device": describe(),
+        "data": splits.summary(),
+        "phases": {
+            name: {
+                "max_val_accuracy": result.max_val_accuracy,
+                "seconds": result.seconds,
+                "from_cache": result.from_cache,
+                "history": result.history,
+            }
+            for name, result in phases.items()
+        },
+        "frozen_features": frozen,
+        "wall_seconds": time.perf_counter() - start,
+    }
+    table = comparison_table(metrics)
+    log("\n" + table)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(out / "table.md", table + "\n")
+    figure = plots.plot_training_curves({n: r.history for n, r in phases.items()})
+    figure.savefig(out / "comparison.png", dpi=100)
+    log(f"\nWrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'comparison.png'}")
+    return metrics
+
+
+def frozen_feature_rows(config: Config, splits: Splits, encoder) -> dict:
+    """kNN / linear probe of the SimCLR encoder, a random encoder and raw pixels."""
+    keras.utils.set_random_seed(config.seed)
+    random_encoder = get_encoder(config.model.width, splits.image_shape[0])
+    return {
+        "simclr encoder": evaluate.frozen_scores(encoder, splits),
+        "random encoder": evaluate.frozen_scores(random_encoder, splits),
+        "raw pixels": evaluate.pixel_scores(splits),
+    }
+
+
+def comparison_table(metrics: dict) -> str:
+    """The result table as Markdown, accuracies in percent."""
+    lines = [
+        "| run | max validation accuracy | time |",
+        "| --- | ---: | ---: |",
+    ]
+    labels = {
+        "baseline": "supervised baseline",
+        "pretraining": "contrastive pretraining (online linear probe)",
+        "finetuning": "pretraining + finetuning",
+    }
+    for name, phase in metrics["phases"].items():
+        time_text = "cached" if phase["from_cache"] else f"{phase['seconds']:.0f} s"
+        lines.append(f"| {labels[name]} | {phase['max_val_accuracy'] * 100:.2f}% | {time_text} |")
+    lines += ["", "| frozen features | kNN accuracy | linear probe accuracy |", "| --- | ---: | ---: |"]
+    for name, scores in metrics["frozen_features"].items():
+        lines.append(
+            f"| {name} | {scores['knn_acc'] * 100:.2f}% | {scores['linear_probe_acc'] * 100:.2f}% |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,276 @@
+"""The three phases of the reference: supervised baseline, pretraining, finetuning.
+
+Each phase is load-or-train: a finished run with the same settings is loaded from the cache
+instead of retrained, an interrupted one resumes from its last finished epoch, and a loss
+that turns NaN stops the run with advice instead of caching broken weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from simclr_lab.augment import get_augmenter
+from simclr_lab.batching import BatchPlan, LabelledStream, PairedStream, plan_batches
+from simclr_lab.cache import RunDir, atomic_write_text, default_cache_dir
+from simclr_lab.config import AugmentConfig, Config
+from simclr_lab.data import Splits
+from simclr_lab.encoder import get_classifier, get_encoder, get_linear_probe, get_projection_head
+from simclr_lab.model import ContrastiveModel
+
+TEST_BATCH_SIZE = 525  # the reference batches the test split at 525
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class PhaseResult:
+    """A finished phase: its model, its per-epoch history and where it came from."""
+
+    phase: str
+    model: keras.Model
+    history: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    from_cache: bool = False
+    run_dir: Path | None = None
+
+    @property
+    def accuracy_key(self) -> str:
+        return "val_p_acc" if self.phase == "pretraining" else "val_acc"
+
+    @property
+    def max_val_accuracy(self) -> float:
+        return float(max(self.history[self.accuracy_key]))
+
+
+def augmenter_for(settings: AugmentConfig) -> keras.Sequential:
+    return get_augmenter(settings.min_area, settings.brightness, settings.jitter, settings.recipe)
+
+
+def pretraining_plan(config: Config, splits: Splits) -> BatchPlan:
+    return plan_batches(
+        len(splits.unlabelled),
+        len(splits.labelled_labels),
+        config.pretrain.batch_size,
+        config.pretrain.labelled_per_step,
+    )
+
+
+def supervised_batch_size(config: Config, splits: Splits) -> int:
+    """The configured batch size, or the pretraining's labelled images per step (25)."""
+    return config.supervised.batch_size or pretraining_plan(config, splits).labelled_per_step
+
+
+def check_cache_dir(cache_dir) -> Path:
+    """The cache folder, created if needed; a clear error if it cannot be written."""
+    path = Path(cache_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(
+            f"cache_dir={str(path)!r} cannot be written ({error.strerror or error}); "
+            f"choose a writable folder (or set $SIMCLR_LAB_CACHE)."
+        ) from error
+    return path
+
+
+def _learning_rate(config: Config, steps_per_epoch: int):
+    settings = config.pretrain
+    if settings.schedule == "constant":
+        return settings.learning_rate
+    total = settings.epochs * steps_per_epoch
+    warmup = int(total * settings.warmup_fraction)
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(settings.learning_rate, total)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, total - warmup, warmup_target=settings.learning_rate, warmup_steps=warmup
+    )
+
+
+def build_contrastive_model(config: Config, splits: Splits, steps_per_epoch: int = 1):
+    """A compiled, built `ContrastiveModel` for `config` (weights freshly initialised)."""
+    keras.utils.set_random_seed(config.seed)
+    width, settings = config.model.width, config.pretrain
+    model = ContrastiveModel(
+        encoder=get_encoder(width, splits.image_shape[0]),
+        projection_head=get_projection_head(width, config.model.projection_batchnorm),
+        linear_probe=get_linear_probe(splits.num_classes),
+        contrastive_augmenter=augmenter_for(settings.augment),
+        classification_augmenter=augmenter_for(config.supervised.augment),
+        temperature=settings.temperature,
+        learnable_temperature=settings.learnable_temperature,
+        loss=settings.loss,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps_per_epoch)))
+    sample = splits.labelled_images[:2]
+    model((splits.unlabelled[:2], sample))  # build every layer's weights
+    return model
+
+
+def build_classifier(config: Config, splits: Splits, encoder=None, name="baseline_model"):
+    """A compiled, built classifier: weak augmenter, encoder (fresh if None), Dense head."""
+    keras.utils.set_random_seed(config.seed)
+    encoder = encoder or get_encoder(config.model.width, splits.image_shape[0])
+    model = get_classifier(
+        augmenter_for(config.supervised.augment), encoder, splits.num_classes, name=name
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.supervised.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+    )
+    model(splits.labelled_images[:2])
+    return model
+
+
+class _StopOnNaN(keras.callbacks.Callback):
+    def __init__(self, phase: str):
+        super().__init__()
+        self.phase, self.epoch = phase, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if "loss" in name and not math.isfinite(float(value)):
+                raise TrainingDiverged(
+                    f"{self.phase}: {name} became {value} in epoch {self.epoch + 1}, step "
+                    f"{batch + 1}; nothing was cached. Try a lower learning rate or a higher "
+                    f"temperature."
+                )
+
+
+class _EpochSync(keras.callbacks.Callback):
+    """Keeps the streams' shuffling and the saved partial history in step with the epoch,
+    so a resumed run sees the same data order and ends with its whole history."""
+
+    def __init__(self, streams, partial_history: Path):
+        super().__init__()
+        self.streams, self.path = streams, partial_history
+        self.history: dict = {}
+
+    def on_train_begin(self, logs=None):
+        start = getattr(self.model, "_initial_epoch", None) or 0
+        if start and self.path.is_file():
+            saved = json.loads(self.path.read_text())
+            self.history = {name: values[:start] for name, values in saved.items()}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for stream in self.streams:
+            stream.epoch = epoch
+            stream._shuffle()
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        atomic_write_text(self.path, json.dumps(self.history))
+
+
+def _run_phase(
+    phase: str,
+    model: keras.Model,
+    run: RunDir,
+    train_stream,
+    test_stream,
+    epochs: int,
+    callbacks=(),
+    verbose=2,
+) -> PhaseResult:
+    if run.finished:
+        model.load_weights(run.weights)
+        return PhaseResult(phase, model, run.history(), 0.0, from_cache=True, run_dir=run.path)
+    run.path.mkdir(parents=True, exist_ok=True)
+    sync = _EpochSync([train_stream], run.path / "partial_history.json")
+    start = time.perf_counter()
+    model.fit(
+        train_stream,
+        validation_data=test_stream,
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=[
+            _StopOnNaN(phase),
+            *callbacks,  # before the sync, so metrics they add (val_knn_acc) are kept
+            sync,
+            keras.callbacks.BackupAndRestore(str(run.backup)),
+        ],
+    )
+    seconds = time.perf_counter() - start
+    run.save(model, sync.history)
+    (run.path / "partial_history.json").unlink(missing_ok=True)
+    return PhaseResult(phase, model, sync.history, seconds, run_dir=run.path)
+
+
+def _test_stream(splits: Splits) -> LabelledStream:
+    return LabelledStream(splits.test_images, splits.test_labels, TEST_BATCH_SIZE, shuffle=False)
+
+
+def _data_key(config: Config, splits: Splits) -> dict:
+    return {"splits": [len(splits.unlabelled), len(splits.labelled_labels), len(splits.test_labels)]}
+
+
+def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2):
+    """Contrastive pretraining with the online probe; returns a PhaseResult (ContrastiveModel)."""
+    root = check_cache_dir(cache_dir or default_cache_dir())
+    plan = pretraining_plan(config, splits)
+    model = build_contrastive_model(config, splits, plan.steps)
+    run = RunDir(root, "pretraining", {**config.key_dict(), **_data_key(config, splits)})
+    stream = PairedStream(
+        splits.unlabelled, splits.labelled_images, splits.labelled_labels, plan, config.seed
+    )
+    return _run_phase(
+        "pretraining", model, run, stream, _test_stream(splits), config.pretrain.epochs,
+        callbacks, verbose,
+    )
+
+
+def _supervised(phase, config, splits, encoder, cache_dir, callbacks, verbose, extra_key):
+    root = check_cache_dir(cache_dir or default_cache_dir())
+    batch = supervised_batch_size(config, splits)
+    name = "finetuning_model" if encoder is not None else "baseline_model"
+    model = build_classifier(config, splits, encoder, name=name)
+    key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(config, splits)}
+    run = RunDir(root, phase, {**key, **extra_key})
+    stream = LabelledStream(
+        splits.labelled_images, splits.labelled_labels, batch, shuffle=True, seed=config.seed
+    )
+    epochs = config.supervised.epochs
+    return _run_phase(
+        phase, model, run, stream, _test_stream(splits), epochs, callbacks, verbose
+    )
+
+
+def train_baseline(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2):
+    """The supervised baseline: weak augmenter + fresh encoder + Dense head, labels only."""
+    return _supervised("baseline", config, splits, None, cache_dir, callbacks, verbose, {})
+
+
+def finetune(config: Config, splits: Splits, pretrained: PhaseResult, cache_dir=None,
+             callbacks=(), verbose=2):
+    """Finetune a copy of the pretrained encoder with a fresh Dense head on the labels."""
+    encoder = keras.models.clone_model(pretrained.model.encoder)
+    encoder.set_weights(pretrained.model.encoder.get_weights())
+    extra = config.key_dict("pretrain")  # the pretrained encoder follows from these
+    return _supervised("finetuning", config, splits, encoder, cache_dir, callbacks, verbose, extra)
+
+
+def report(result: PhaseResult) -> str:
+    """'Maximal validation accuracy: 65.32%', as the reference prints it."""
+    return f"Maximal validation accuracy: {result.max_val_accuracy * 100:.2f}%"
+
+
+def final_metrics(result: PhaseResult) -> dict:
+    """The last epoch's value of every metric."""
+    return {name: float(np.asarray(values)[-1]) for name, values in result.history.items()}
