@@ -80,78 +80,101 @@ def _epoch_order(count: int, needed: int, rng: np.random.Generator) -> np.ndarra
     return np.concatenate([rng.permutation(count) for _ in range(rounds)])[:needed]
 
 
-class PairedStream(keras.utils.PyDataset):
-    """Pretraining input: step i yields ((unlabelled, labelled_images), labels).
+class _EpochStream(keras.utils.PyDataset):
+    """Batches of several epochs in one sequence: batch i is a pure function of
+    (seed, epoch, step), so the data order never depends on when Keras prefetches, and a run
+    resumed at `start_epoch` sees exactly the batches an uninterrupted run would.
 
-    Shapes: unlabelled (U, H, W, 3) uint8, labelled images (L, H, W, 3) uint8, labels (L,).
-    Both streams are reshuffled every epoch from `seed` and the epoch number.
+    Train with `fit(stream, epochs=..., steps_per_epoch=stream.steps_per_epoch)`.
     """
 
-    def __init__(self, unlabelled, labelled_images, labelled_labels, plan: BatchPlan, seed=0):
+    def __init__(self, steps_per_epoch: int, epochs: int, seed: int):
         super().__init__()
-        self.unlabelled, self.images, self.labels = unlabelled, labelled_images, labelled_labels
-        self.plan, self.seed, self.epoch = plan, seed, 0
-        self._shuffle()
+        self.steps_per_epoch, self.epochs, self.seed = steps_per_epoch, epochs, seed
+        self.start_epoch = 0
+        self._cached_epoch, self._cached_order = None, None
 
-    def _shuffle(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        plan = self.plan
-        self.u_order = _epoch_order(len(self.unlabelled), plan.steps * plan.unlabelled_per_step, rng)
-        self.l_order = _epoch_order(len(self.labels), plan.steps * plan.labelled_per_step, rng)
+    def set_start_epoch(self, epoch: int):
+        """Begin at `epoch` (the epochs an interrupted run already finished)."""
+        self.start_epoch = epoch
 
     def __len__(self):
-        return self.plan.steps
+        return self.steps_per_epoch * max(1, self.epochs - self.start_epoch)
 
     def __getitem__(self, index):
-        if index >= self.plan.steps:
+        if not 0 <= index < len(self):
             raise IndexError(index)
-        u, n = self.plan.unlabelled_per_step, self.plan.labelled_per_step
-        u_idx = self.u_order[index * u : (index + 1) * u]
-        l_idx = self.l_order[index * n : (index + 1) * n]
-        return (self.unlabelled[u_idx], self.images[l_idx]), self.labels[l_idx]
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._shuffle()
+        epoch, step = divmod(self.start_epoch * self.steps_per_epoch + index, self.steps_per_epoch)
+        if epoch != self._cached_epoch:
+            self._cached_epoch = epoch
+            self._cached_order = self._order(np.random.default_rng([self.seed, epoch]))
+        return self._batch(self._cached_order, step)
 
 
-class LabelledStream(keras.utils.PyDataset):
-    """(images, labels) batches: shuffled full batches for training, or in order for testing.
+class PairedStream(_EpochStream):
+    """Pretraining input: each step yields ((unlabelled, labelled_images), labels).
 
-    Training streams drop the partial last batch (at least one step per epoch, repeating the
-    data if there are fewer images than one batch); test streams keep every image.
+    Shapes: unlabelled (U, H, W, 3) uint8, labelled images (L, H, W, 3) uint8, labels (L,).
+    Both streams are reshuffled every epoch.
     """
 
-    def __init__(self, images, labels, batch_size: int, shuffle: bool, seed=0):
-        super().__init__()
+    def __init__(self, unlabelled, labelled_images, labelled_labels, plan: BatchPlan,
+                 epochs: int = 1, seed: int = 0):
+        super().__init__(plan.steps, epochs, seed)
+        self.unlabelled, self.images, self.labels = unlabelled, labelled_images, labelled_labels
+        self.plan = plan
+
+    def _order(self, rng):
+        plan = self.plan
+        return (
+            _epoch_order(len(self.unlabelled), plan.steps * plan.unlabelled_per_step, rng),
+            _epoch_order(len(self.labels), plan.steps * plan.labelled_per_step, rng),
+        )
+
+    def _batch(self, order, step):
+        u, n = self.plan.unlabelled_per_step, self.plan.labelled_per_step
+        u_idx = order[0][step * u : (step + 1) * u]
+        l_idx = order[1][step * n : (step + 1) * n]
+        return (self.unlabelled[u_idx], self.images[l_idx]), self.labels[l_idx]
+
+
+class LabelledStream(_EpochStream):
+    """Shuffled (images, labels) training batches: full batches, at least one step an epoch
+    (the data repeats if there are fewer images than one batch)."""
+
+    def __init__(self, images, labels, batch_size: int, epochs: int = 1, seed: int = 0):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
         if len(images) == 0:
             raise ValueError("The stream has no images.")
-        self.images, self.labels = images, labels
-        self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, 0
-        if shuffle:
-            self.steps = max(1, len(images) // batch_size)
-        else:
-            self.steps = math.ceil(len(images) / batch_size)
-        self._shuffle()
+        super().__init__(max(1, len(images) // batch_size), epochs, seed)
+        self.images, self.labels, self.batch_size = images, labels, batch_size
 
-    def _shuffle(self):
-        if self.shuffle:
-            rng = np.random.default_rng([self.seed, self.epoch])
-            self.order = _epoch_order(len(self.labels), self.steps * self.batch_size, rng)
-        else:
-            self.order = np.arange(len(self.labels))
+    def _order(self, rng):
+        return _epoch_order(len(self.labels), self.steps_per_epoch * self.batch_size, rng)
 
-    def __len__(self):
-        return self.steps
-
-    def __getitem__(self, index):
-        if index >= self.steps:
-            raise IndexError(index)
-        idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+    def _batch(self, order, step):
+        idx = order[step * self.batch_size : (step + 1) * self.batch_size]
         return self.images[idx], self.labels[idx]
 
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._shuffle()
+
+class EvalStream(keras.utils.PyDataset):
+    """(images, labels) in order, every image once, the last batch possibly smaller."""
+
+    def __init__(self, images, labels, batch_size: int):
+        super().__init__()
+        if len(images) != len(labels) or len(images) == 0:
+            raise ValueError(
+                f"{len(images)} test images and {len(labels)} labels: they must match and "
+                f"not be empty."
+            )
+        self.images, self.labels, self.batch_size = images, labels, batch_size
+
+    def __len__(self):
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        window = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.images[window], self.labels[window]

@@ -244,11 +244,15 @@ def load_stl10():
     builder = tfds.builder("stl10")
     if not builder.is_prepared():
         _require_network("stl10", "cs.stanford.edu")
-    splits = tfds.load(
-        "stl10", split=["unlabelled", "train", "test"], as_supervised=True, batch_size=-1
-    )
-    (unlabelled, _), (train_x, train_y), (test_x, test_y) = tfds.as_numpy(splits)
-    return unlabelled, (train_x, train_y.astype("int32")), (test_x, test_y.astype("int32"))
+    arrays = []
+    for split in ("unlabelled", "train", "test"):
+        dataset = tfds.load("stl10", split=split, as_supervised=True).batch(1024)
+        batches = list(tfds.as_numpy(dataset))
+        images = np.concatenate([x for x, _ in batches])
+        labels = np.concatenate([y for _, y in batches]).astype("int32")
+        arrays.append((images, labels))
+    (unlabelled, _), train, test = arrays
+    return unlabelled, train, test
 
 
 def _require_network(source: str, host: str, timeout: float = 3.0) -> None:

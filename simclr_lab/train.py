@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from simclr_lab.augment import get_augmenter
-from simclr_lab.batching import BatchPlan, LabelledStream, PairedStream, plan_batches
+from simclr_lab.batching import BatchPlan, LabelledStream, PairedStream, EvalStream, plan_batches
 from simclr_lab.cache import RunDir, atomic_write_text, default_cache_dir
 from simclr_lab.config import AugmentConfig, Config
 from simclr_lab.data import Splits
@@ -153,30 +153,47 @@ class _StopOnNaN(keras.callbacks.Callback):
                 )
 
 
-class _EpochSync(keras.callbacks.Callback):
-    """Keeps the streams' shuffling and the saved partial history in step with the epoch,
-    so a resumed run sees the same data order and ends with its whole history."""
+class _HistoryLog(keras.callbacks.Callback):
+    """Saves the history after every epoch, so a resumed run ends with its whole history."""
 
-    def __init__(self, streams, partial_history: Path):
+    def __init__(self, path: Path):
         super().__init__()
-        self.streams, self.path = streams, partial_history
-        self.history: dict = {}
-
-    def on_train_begin(self, logs=None):
-        start = getattr(self.model, "_initial_epoch", None) or 0
-        if start and self.path.is_file():
-            saved = json.loads(self.path.read_text())
-            self.history = {name: values[:start] for name, values in saved.items()}
+        self.path = path
+        self.history: dict | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        for stream in self.streams:
-            stream.epoch = epoch
-            stream._shuffle()
+        if self.history is None:  # the first epoch of this start: resume the saved history
+            saved = json.loads(self.path.read_text()) if epoch and self.path.is_file() else {}
+            self.history = {name: values[:epoch] for name, values in saved.items()}
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
         atomic_write_text(self.path, json.dumps(self.history))
+
+
+class _ReseedAugmentation(keras.callbacks.Callback):
+    """Sets every random layer's seed state from (seed, epoch) when an epoch begins.
+
+    Keras does not save seed-generator states with the weights, so without this a resumed
+    run would draw other augmentations than an uninterrupted one.
+    """
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
+        for index, state in enumerate(states):
+            start = (self.seed * 1_000_003 + index * 7_919 + epoch * 104_729) % 2**31
+            state.assign(np.array([start, 0]).astype(state.dtype))
+
+
+def _finished_epochs(backup_dir: Path) -> int:
+    """Epochs an interrupted run finished, from Keras' BackupAndRestore metadata (0 if none)."""
+    metadata = backup_dir / "training_metadata.json"
+    return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
 
 
 def _run_phase(
@@ -188,33 +205,39 @@ def _run_phase(
     epochs: int,
     callbacks=(),
     verbose=2,
+    seed=0,
 ) -> PhaseResult:
     if run.finished:
+        model.optimizer.build(model.trainable_variables)  # the file holds its state too
         model.load_weights(run.weights)
         return PhaseResult(phase, model, run.history(), 0.0, from_cache=True, run_dir=run.path)
     run.path.mkdir(parents=True, exist_ok=True)
-    sync = _EpochSync([train_stream], run.path / "partial_history.json")
+    train_stream.set_start_epoch(_finished_epochs(run.backup))  # resume with the same order
+    log = _HistoryLog(run.path / "partial_history.json")
     start = time.perf_counter()
     model.fit(
         train_stream,
         validation_data=test_stream,
         epochs=epochs,
+        steps_per_epoch=train_stream.steps_per_epoch,
+        shuffle=False,  # the streams shuffle themselves, reproducibly
         verbose=verbose,
         callbacks=[
             _StopOnNaN(phase),
-            *callbacks,  # before the sync, so metrics they add (val_knn_acc) are kept
-            sync,
+            _ReseedAugmentation(seed),
+            *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
+            log,
             keras.callbacks.BackupAndRestore(str(run.backup)),
         ],
     )
     seconds = time.perf_counter() - start
-    run.save(model, sync.history)
+    run.save(model, log.history)
     (run.path / "partial_history.json").unlink(missing_ok=True)
-    return PhaseResult(phase, model, sync.history, seconds, run_dir=run.path)
+    return PhaseResult(phase, model, log.history, seconds, run_dir=run.path)
 
 
-def _test_stream(splits: Splits) -> LabelledStream:
-    return LabelledStream(splits.test_images, splits.test_labels, TEST_BATCH_SIZE, shuffle=False)
+def _test_stream(splits: Splits) -> EvalStream:
+    return EvalStream(splits.test_images, splits.test_labels, TEST_BATCH_SIZE)
 
 
 def _data_key(config: Config, splits: Splits) -> dict:
@@ -228,11 +251,12 @@ def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbo
     model = build_contrastive_model(config, splits, plan.steps)
     run = RunDir(root, "pretraining", {**config.key_dict(), **_data_key(config, splits)})
     stream = PairedStream(
-        splits.unlabelled, splits.labelled_images, splits.labelled_labels, plan, config.seed
+        splits.unlabelled, splits.labelled_images, splits.labelled_labels, plan,
+        config.pretrain.epochs, config.seed,
     )
     return _run_phase(
         "pretraining", model, run, stream, _test_stream(splits), config.pretrain.epochs,
-        callbacks, verbose,
+        callbacks, verbose, config.seed,
     )
 
 
@@ -243,12 +267,12 @@ def _supervised(phase, config, splits, encoder, cache_dir, callbacks, verbose, e
     model = build_classifier(config, splits, encoder, name=name)
     key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(config, splits)}
     run = RunDir(root, phase, {**key, **extra_key})
-    stream = LabelledStream(
-        splits.labelled_images, splits.labelled_labels, batch, shuffle=True, seed=config.seed
-    )
     epochs = config.supervised.epochs
+    stream = LabelledStream(
+        splits.labelled_images, splits.labelled_labels, batch, epochs, config.seed
+    )
     return _run_phase(
-        phase, model, run, stream, _test_stream(splits), epochs, callbacks, verbose
+        phase, model, run, stream, _test_stream(splits), epochs, callbacks, verbose, config.seed
     )
 
 

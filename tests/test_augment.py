@@ -1,0 +1,106 @@
+import keras
+import numpy as np
+import pytest
+
+from simclr_lab.augment import RandomColorAffine, get_augmenter, zoom_factor
+
+
+def _images(n=8, size=32, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, size, size, 3)).astype("float32")
+
+
+def test_color_affine_shape_dtype_and_range():
+    out = keras.ops.convert_to_numpy(RandomColorAffine(0.6, 0.2, seed=1)(_images(), training=True))
+    assert out.shape == (8, 32, 32, 3) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_color_affine_is_identity_at_inference():
+    images = _images()
+    out = RandomColorAffine(0.6, 0.2, seed=1)(images, training=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), images)
+
+
+def test_color_affine_changes_images_when_training():
+    images = _images()
+    out = keras.ops.convert_to_numpy(RandomColorAffine(0.6, 0.2, seed=1)(images, training=True))
+    assert np.abs(out - images).mean() > 0.05
+
+
+def test_color_affine_matches_its_formula():
+    # brightness 0, jitter 0 -> s = 1, J = 0: identity even when training.
+    images = _images()
+    out = RandomColorAffine(0.0, 0.0)(images, training=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), images, atol=1e-6)
+    # A grey pixel times (s I + J): each output channel = grey * (s + column sum of J).
+    grey = np.full((4000, 1, 1, 3), 0.5, dtype="float32")
+    out = keras.ops.convert_to_numpy(RandomColorAffine(0.5, 0.0, seed=3)(grey, training=True))
+    scales = out[:, 0, 0, 0] / 0.5
+    assert np.allclose(out[..., 0], out[..., 1])  # no jitter: the scale is shared by colours
+    assert 0.5 <= scales.min() < 0.55 and 1.45 < scales.max() <= 1.5  # s ~ U(0.5, 1.5)
+    assert abs(scales.mean() - 1.0) < 0.02
+
+
+def test_color_affine_seeded_determinism():
+    images = _images()
+    a = RandomColorAffine(0.6, 0.2, seed=7)(images, training=True)
+    b = RandomColorAffine(0.6, 0.2, seed=7)(images, training=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def test_color_affine_config_round_trip():
+    layer = RandomColorAffine(0.3, 0.1, seed=5, name="colour")
+    config = layer.get_config()
+    assert config["brightness"] == 0.3 and config["jitter"] == 0.1 and config["seed"] == 5
+    clone = RandomColorAffine.from_config(config)
+    assert clone.get_config() == config
+
+
+def test_color_affine_works_in_tf_data():
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.data maps run TensorFlow ops")
+    layer = RandomColorAffine(0.6, 0.2, seed=1)
+    dataset = tf.data.Dataset.from_tensor_slices(_images()).batch(4).map(
+        lambda x: layer(x, training=True)
+    )
+    batches = list(dataset.as_numpy_iterator())
+    assert [b.shape for b in batches] == [(4, 32, 32, 3)] * 2
+
+
+@pytest.mark.parametrize("recipe", ["reference", "paper"])
+def test_augmenter_really_changes_images_when_training(recipe):
+    # keras-cv once shipped augmenters that silently did nothing: check that views differ.
+    images = (np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3))).astype("uint8")
+    augmenter = get_augmenter(0.25, 0.6, 0.2, recipe=recipe, seed=1)
+    a = keras.ops.convert_to_numpy(augmenter(images, training=True))
+    b = keras.ops.convert_to_numpy(augmenter(images, training=True))
+    plain = keras.ops.convert_to_numpy(augmenter(images, training=False))
+    np.testing.assert_allclose(plain, images / 255.0, atol=1e-6)  # only rescaling at inference
+    assert a.shape == (16, 32, 32, 3) and a.min() >= 0 and a.max() <= 1
+    assert np.abs(a - b).mean() > 0.02 and np.abs(a - plain).mean() > 0.02
+
+
+def test_zoom_and_translation_ranges_follow_min_area():
+    assert zoom_factor(0.25) == pytest.approx(0.5)
+    assert zoom_factor(0.75) == pytest.approx(1 - np.sqrt(0.75))
+    layers = {type(layer).__name__: layer for layer in get_augmenter(0.25, 0.6, 0.2).layers}
+    assert layers["RandomTranslation"].height_factor == pytest.approx(0.25)
+    assert layers["RandomZoom"].height_factor == pytest.approx((-0.5, 0.0))
+    assert layers["RandomZoom"].width_factor == pytest.approx((-0.5, 0.0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        ({"min_area": 0.0}, "min_area=0.0"),
+        ({"min_area": 1.5}, "min_area=1.5"),
+        ({"brightness": -0.1}, "brightness=-0.1"),
+        ({"jitter": -1}, "jitter=-1"),
+        ({"recipe": "simsiam"}, "simsiam"),
+    ],
+)
+def test_get_augmenter_rejects_bad_values(kwargs, named):
+    args = {"min_area": 0.25, "brightness": 0.6, "jitter": 0.2, **kwargs}
+    with pytest.raises(ValueError, match=named):
+        get_augmenter(**args)

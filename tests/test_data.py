@@ -1,0 +1,169 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from simclr_lab import data
+from simclr_lab.batching import LabelledStream, PairedStream, EvalStream, plan_batches
+from simclr_lab.config import DataConfig, get_preset
+from simclr_lab.synthetic import make_shapes
+
+
+def test_reference_batching_arithmetic():
+    plan = plan_batches(100_000, 5_000, 525)
+    assert (plan.steps, plan.unlabelled_per_step, plan.labelled_per_step) == (200, 500, 25)
+    assert not plan.repeats_labelled
+
+
+def test_repeating_labelled_stream_outside_stl10_proportions():
+    # The reference's formula would give 1,000 // 116 = 8 labelled images a step here.
+    plan = plan_batches(60_000, 1_000, 525, labelled_per_step=25)
+    assert (plan.steps, plan.unlabelled_per_step, plan.labelled_per_step) == (120, 500, 25)
+    assert plan.repeats_labelled
+
+
+def test_zero_labelled_per_step_is_refused_with_advice():
+    with pytest.raises(ValueError, match="leaves 0 labelled images per step.*labelled_per_step"):
+        plan_batches(60_000, 100, 525)
+
+
+def test_paired_stream_batches_and_epoch_reshuffle():
+    unlabelled = np.arange(50).reshape(50, 1, 1, 1).astype("uint8")
+    labelled = np.arange(7).reshape(7, 1, 1, 1).astype("uint8")
+    labels = np.arange(7).astype("int32")
+    plan = plan_batches(50, 7, 13, labelled_per_step=3)  # 5 steps of 10 + 3
+    stream = PairedStream(unlabelled, labelled, labels, plan, epochs=2, seed=0)
+    assert len(stream) == 10 and stream.steps_per_epoch == 5
+    (u, x), y = stream[0]
+    assert u.shape == (10, 1, 1, 1) and x.shape == (3, 1, 1, 1) and y.shape == (3,)
+    np.testing.assert_array_equal(x[:, 0, 0, 0], y)  # images stay with their labels
+    first = np.concatenate([stream[i][0][0].ravel() for i in range(5)])
+    second = np.concatenate([stream[i][0][0].ravel() for i in range(5, 10)])
+    assert sorted(first) == list(range(50))  # every unlabelled image once, no partial step
+    assert not np.array_equal(first, second)  # reshuffled for the next epoch
+
+
+def test_resumed_stream_gives_the_same_batches():
+    images = np.arange(40).reshape(40, 1, 1, 1).astype("uint8")
+    whole = LabelledStream(images, np.arange(40), 8, epochs=3, seed=5)
+    resumed = LabelledStream(images, np.arange(40), 8, epochs=3, seed=5)
+    resumed.set_start_epoch(2)
+    assert len(resumed) == 5
+    np.testing.assert_array_equal(resumed[0][1], whole[10][1])
+    np.testing.assert_array_equal(resumed[4][1], whole[14][1])
+
+
+def test_test_stream_keeps_every_image():
+    stream = EvalStream(np.zeros((11, 2, 2, 3), "uint8"), np.zeros(11, "int32"), 4)
+    assert [len(stream[i][1]) for i in range(len(stream))] == [4, 4, 3]
+
+
+def test_balanced_subset_is_balanced_and_seeded():
+    labels = np.repeat(np.arange(10), 30)
+    chosen = data.balanced_subset(labels, 5, 10, seed=1)
+    assert np.bincount(labels[chosen]).tolist() == [5] * 10
+    np.testing.assert_array_equal(chosen, data.balanced_subset(labels, 5, 10, seed=1))
+    assert not np.array_equal(chosen, data.balanced_subset(labels, 5, 10, seed=2))
+    with pytest.raises(ValueError, match="labels_per_class=31"):
+        data.balanced_subset(labels, 31, 10, seed=1)
+
+
+def test_synthetic_is_deterministic_balanced_and_any_size():
+    a, ya = make_shapes(40, 48, seed=3)
+    b, yb = make_shapes(40, 48, seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (40, 48, 48, 3) and a.dtype == np.uint8
+    assert np.bincount(ya).tolist() == [4] * 10
+    c, _ = make_shapes(40, 48, seed=4)
+    assert not np.array_equal(a, c)
+
+
+def test_synthetic_classes_differ_in_shape_not_in_colour():
+    images, labels = make_shapes(2000, 32, seed=0)
+    mean_colour = np.array([images[labels == c].mean(axis=(0, 1, 2)) for c in range(10)])
+    assert np.ptp(mean_colour, axis=0).max() < 20  # colour alone does not tell the class
+
+
+def test_smoke_splits_shapes(smoke_splits):
+    s = smoke_splits
+    assert s.unlabelled.shape == (960, 32, 32, 3) and s.unlabelled.dtype == np.uint8
+    assert s.labelled_images.shape == (200, 32, 32, 3)
+    assert np.bincount(s.labelled_labels).tolist() == [20] * 10
+    assert s.test_images.shape == (300, 32, 32, 3) and s.test_labels.dtype == np.int32
+
+
+def _write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.astype("uint8").tobytes())
+
+
+@pytest.fixture
+def fake_fashion_mnist(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train_images": rng.integers(0, 255, (60, 28, 28)),
+        "train_labels": np.arange(60) % 10,
+        "test_images": rng.integers(0, 255, (20, 28, 28)),
+        "test_labels": np.arange(20) % 10,
+    }
+    for key, name in data.FASHION_MNIST_FILES.items():
+        _write_idx(tmp_path / name, arrays[key])
+    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path))
+    return tmp_path, arrays
+
+
+def test_fashion_mnist_from_idx_files(fake_fashion_mnist):
+    folder, arrays = fake_fashion_mnist
+    assert data.find_fashion_mnist() == folder  # $SIMCLR_LAB_DATA is looked in first
+    splits = data.load_splits(DataConfig(source="fashion_mnist", image_size=32, labels_per_class=3))
+    assert splits.unlabelled.shape == (60, 32, 32, 3)
+    np.testing.assert_array_equal(splits.unlabelled[:, 2:30, 2:30, 1], arrays["train_images"])
+    assert splits.unlabelled[:, :2].max() == 0  # zero padding around the 28x28 item
+    assert np.bincount(splits.labelled_labels).tolist() == [3] * 10
+    assert splits.test_images.shape == (20, 32, 32, 3)
+
+
+def test_fashion_mnist_resized_to_larger_images(fake_fashion_mnist):
+    splits = data.load_splits(DataConfig(source="fashion_mnist", image_size=48, labels_per_class=1))
+    assert splits.unlabelled.shape == (60, 48, 48, 3)
+
+
+def test_truncated_and_corrupt_idx_files_are_named(tmp_path):
+    good = tmp_path / "good.gz"
+    _write_idx(good, np.zeros((4, 28, 28)))
+    raw = gzip.open(good).read()
+    truncated = tmp_path / "truncated.gz"
+    with gzip.open(truncated, "wb") as file:
+        file.write(raw[:-100])
+    with pytest.raises(ValueError, match="truncated.gz is truncated or corrupt"):
+        data.read_idx(truncated)
+    corrupt = tmp_path / "corrupt.gz"
+    corrupt.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="corrupt.gz is not a readable gzip IDX file"):
+        data.read_idx(corrupt)
+
+
+def test_missing_fashion_mnist_offline_fails_fast_with_the_ways(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")
+
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(data.socket, "create_connection", no_network)
+    with pytest.raises(data.DataNotFoundError, match="dataset-fashion-mnist.*SIMCLR_LAB_DATA"):
+        data.load_fashion_mnist()
+
+
+def test_stl10_through_tfds_mock_data(monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setattr(data, "_require_network", lambda *args, **kwargs: None)
+    with tfds.testing.mock_data(num_examples=30):
+        splits = data.load_splits(get_preset("reference").data)
+    assert splits.source == "stl10" and splits.class_names == data.STL10_CLASSES
+    assert splits.unlabelled.shape == (30, 96, 96, 3) and splits.unlabelled.dtype == np.uint8
+    assert splits.labelled_images.shape == (30, 96, 96, 3)
+    assert splits.test_labels.shape == (30,)

@@ -1,0 +1,126 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from simclr_lab.batching import PairedStream
+from simclr_lab.train import build_contrastive_model, pretraining_plan
+
+
+@pytest.fixture
+def model_and_stream(smoke_config, smoke_splits):
+    plan = pretraining_plan(smoke_config, smoke_splits)
+    model = build_contrastive_model(smoke_config, smoke_splits, plan.steps)
+    s = smoke_splits
+    return model, PairedStream(s.unlabelled, s.labelled_images, s.labelled_labels, plan)
+
+
+def test_one_step_gives_finite_metrics(model_and_stream):
+    model, stream = model_and_stream
+    (u, x), y = stream[0]
+    logs = model.train_on_batch((u, x), y, return_dict=True)
+    assert set(logs) == {"c_loss", "c_acc", "p_loss", "p_acc"}
+    assert all(np.isfinite(v) for v in logs.values())
+    assert 0 <= logs["c_acc"] <= 1
+
+
+def test_validation_reports_contrastive_metrics_on_test_pairs(model_and_stream, smoke_splits):
+    model, _ = model_and_stream
+    logs = model.evaluate(smoke_splits.test_images[:64], smoke_splits.test_labels[:64],
+                          batch_size=64, return_dict=True, verbose=0)
+    assert logs["c_loss"] > 0 and np.isfinite(logs["c_loss"])
+    assert logs["c_acc"] > 0  # the reference logged 0 here; test pairs are really compared
+
+
+def test_a_few_steps_lower_the_contrastive_loss(model_and_stream):
+    model, stream = model_and_stream
+    (u, x), y = stream[0]
+    before = model.test_on_batch((u, x), y, return_dict=True)["c_loss"]
+    for _ in range(12):
+        model.train_on_batch((u, x), y)
+    after = model.test_on_batch((u, x), y, return_dict=True)["c_loss"]
+    assert after < before - 0.1
+
+
+def test_probe_loss_sends_no_gradient_into_the_encoder(model_and_stream):
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("uses tf.GradientTape")
+    model, stream = model_and_stream
+    (u, x), y = stream[0]
+    with tf.GradientTape(persistent=True) as tape:
+        out = model((u, x), training=True)
+        p_loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
+            y, out["probe_logits"], from_logits=True))
+        c_loss = keras.ops.mean(out["projections_1"] * out["projections_2"])
+    probe_grads = tape.gradient(p_loss, model.encoder.trainable_weights)
+    assert all(g is None for g in probe_grads)
+    contrastive_grads = tape.gradient(c_loss, model.encoder.trainable_weights)
+    assert all(g is not None for g in contrastive_grads)  # the encoder is trainable at all
+
+
+def test_learnable_temperature_moves_and_stays_positive(smoke_config, smoke_splits):
+    config = smoke_config.replace(**{"pretrain.learnable_temperature": True,
+                                     "pretrain.learning_rate": 3e-2})
+    model = build_contrastive_model(config, smoke_splits)
+    plan = pretraining_plan(config, smoke_splits)
+    s = smoke_splits
+    (u, x), y = PairedStream(s.unlabelled, s.labelled_images, s.labelled_labels, plan)[0]
+    for _ in range(5):
+        logs = model.train_on_batch((u, x), y, return_dict=True)
+    temperature = float(keras.ops.convert_to_numpy(model.temperature))
+    assert temperature > 0 and abs(temperature - 0.1) > 1e-3
+    assert "temperature" in logs
+
+
+def test_fixed_temperature_is_not_trained(model_and_stream):
+    model, stream = model_and_stream
+    (u, x), y = stream[0]
+    model.train_on_batch((u, x), y)
+    assert float(keras.ops.convert_to_numpy(model.temperature)) == pytest.approx(0.1)
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc
+    import sys
+
+
+    class NoTensorFlow(importlib.abc.MetaPathFinder):  # as on a machine with JAX and no TF
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
+                raise ModuleNotFoundError(f"No module named {name!r}")
+
+
+    sys.meta_path.insert(0, NoTensorFlow())
+    import keras
+    assert keras.backend.backend() == "jax"
+    from simclr_lab.config import get_preset
+    from simclr_lab.data import load_splits
+    from simclr_lab import train
+    config = get_preset("smoke", **{"pretrain.epochs": 1, "supervised.epochs": 1})
+    splits = load_splits(config.data)
+    result = train.pretrain(config, splits, cache_dir=sys.argv[1], verbose=0)
+    history = result.history
+    assert all(k in history for k in ("c_loss", "c_acc", "p_loss", "p_acc", "val_c_acc"))
+    tuned = train.finetune(config, splits, result, cache_dir=sys.argv[1], verbose=0)
+    assert "tensorflow" not in sys.modules
+    print("JAX OK", history["c_loss"][0], tuned.max_val_accuracy)
+    """
+)
+
+
+@pytest.mark.slow
+def test_trains_under_jax_without_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path)], env=env, capture_output=True,
+        text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "JAX OK" in result.stdout

@@ -1,0 +1,78 @@
+import keras
+import numpy as np
+import pytest
+
+from simclr_lab import train
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stands in for a kill: stops the process at the start of epoch `at` (0-based)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture
+def config(smoke_config):
+    return smoke_config.replace(**{"pretrain.epochs": 3, "supervised.epochs": 3})
+
+
+def test_second_call_loads_the_cached_run(config, smoke_splits, tmp_path):
+    first = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
+    assert not first.from_cache and len(first.history["val_acc"]) == 3
+    again = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
+    assert again.from_cache and again.history == first.history
+    for a, b in zip(first.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    print(train.report(again))
+
+
+def test_other_settings_never_overwrite_a_finished_run(config, smoke_splits, tmp_path):
+    first = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
+    other = train.train_baseline(
+        config.replace(**{"supervised.learning_rate": 3e-3}), smoke_splits, tmp_path, verbose=0
+    )
+    assert other.run_dir != first.run_dir and not other.from_cache
+    assert train.train_baseline(config, smoke_splits, tmp_path, verbose=0).from_cache
+
+
+def test_report_prints_like_the_reference(config, smoke_splits, tmp_path):
+    result = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
+    text = train.report(result)
+    assert text == f"Maximal validation accuracy: {max(result.history['val_acc']) * 100:.2f}%"
+
+
+def test_nan_loss_stops_with_advice_and_caches_nothing(config, smoke_splits, tmp_path):
+    broken = config.replace(**{"pretrain.learning_rate": 1e30})
+    with pytest.raises(train.TrainingDiverged, match="pretraining.*epoch 1.*learning rate"):
+        train.pretrain(broken, smoke_splits, tmp_path, verbose=0)
+    assert not list(tmp_path.glob("pretraining-*/weights.weights.h5"))
+
+
+@pytest.mark.slow
+def test_interrupted_pretraining_resumes_to_the_same_result(config, smoke_splits, tmp_path):
+    whole = train.pretrain(config, smoke_splits, tmp_path / "whole", verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain(config, smoke_splits, tmp_path / "cut", callbacks=[_Interrupt(2)],
+                       verbose=0)
+    resumed = train.pretrain(config, smoke_splits, tmp_path / "cut", verbose=0)
+    assert not resumed.from_cache
+    assert {k: len(v) for k, v in resumed.history.items()} == {
+        k: len(v) for k, v in whole.history.items()
+    }
+    for key in whole.history:
+        np.testing.assert_allclose(resumed.history[key], whole.history[key], rtol=1e-4, atol=1e-5)
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_unwritable_cache_dir_is_refused_before_training(config, smoke_splits, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(PermissionError, match="cannot be written"):
+        train.train_baseline(config, smoke_splits, blocker / "cache", verbose=0)
