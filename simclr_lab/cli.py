@@ -44,10 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         help="override a setting, e.g. --set pretrain.epochs=2 (repeatable)",
     )
     compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    compare.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     info = commands.add_parser("info", help="backend, devices and the data sources found here")
-    info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    info.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

@@ -1,0 +1,61 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from simclr_lab.cli import main
+
+
+@pytest.mark.slow
+def test_compare_smoke_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["compare", "--preset", "smoke", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| supervised baseline |" in printed and "| pretraining + finetuning |" in printed
+    assert "| simclr encoder |" in printed and "| raw pixels |" in printed
+    assert printed.count("Maximal validation accuracy: ") == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["phases"]) == {"baseline", "pretraining", "finetuning"}
+    for phase in metrics["phases"].values():
+        assert 0.0 <= phase["max_val_accuracy"] <= 1.0
+    assert set(metrics["frozen_features"]) == {"simclr encoder", "random encoder", "raw pixels"}
+    assert (out / "comparison.png").stat().st_size > 10_000
+    assert (out / "table.md").read_text().startswith("| run |")
+    # A second run loads every phase from the cache.
+    assert main(["compare", "--preset", "smoke", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--quiet"]) == 0
+    assert capsys.readouterr().out.count("(loaded from the cache)") == 3
+
+
+def test_set_overrides_reach_the_config(tmp_path, capsys):
+    code = main(["compare", "--preset", "smoke", "--set", "pretrain.temperature=-1",
+                 "--out", str(tmp_path)])
+    assert code == 2
+    assert "temperature=-1" in capsys.readouterr().err
+
+
+def test_errors_are_one_line_without_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "simclr_lab", "compare", "--preset", "gpu-huge"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("simclr-lab: error: Unknown preset")
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "simclr_lab", "--debug", "compare", "--preset", "gpu-huge"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_info_lists_backend_and_sources(capsys):
+    assert main(["info"]) == 0
+    printed = capsys.readouterr().out
+    assert "backend" in printed and "synthetic" in printed and "fashion_mnist" in printed

@@ -1,0 +1,40 @@
+import dataclasses
+
+import pytest
+
+from simclr_lab.config import PRESETS, Config, get_preset
+
+
+def test_defaults_are_the_reference_recipe():
+    config = Config()
+    assert config.data.source == "stl10" and config.data.image_size == 96
+    assert config.pretrain.batch_size == 525 and config.pretrain.epochs == 20
+    assert config.pretrain.temperature == 0.1 and config.model.width == 128
+    assert config.pretrain.augment.min_area == 0.25 and config.supervised.augment.min_area == 0.75
+    assert get_preset("reference") == config
+
+
+def test_configs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_preset("cpu").seed = 3
+
+
+def test_preset_from_environment(monkeypatch):
+    monkeypatch.setenv("SIMCLR_LAB_PRESET", "smoke")
+    assert get_preset().name == "smoke"
+
+
+def test_default_preset_without_gpu_is_cpu(monkeypatch):
+    monkeypatch.delenv("SIMCLR_LAB_PRESET", raising=False)
+    assert get_preset().name == "cpu"  # this machine has no GPU
+
+
+def test_dotted_overrides():
+    config = get_preset("cpu", **{"pretrain.epochs": 2, "data.labels_per_class": 10})
+    assert config.pretrain.epochs == 2 and config.data.labels_per_class == 10
+    assert PRESETS["cpu"].pretrain.epochs != 2  # the preset itself is unchanged
+
+
+def test_every_preset_says_what_it_is():
+    for name, config in PRESETS.items():
+        assert config.name == name and len(config.description) > 40
