@@ -76,3 +76,79 @@ def show_images(rows: dict[str, np.ndarray], columns: int = 8):
         axes[r, 0].set_title(name, loc="left", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_embedding(features, labels, class_names=None, method="pca", seed=0, title=None):
+    """2-D map of features (N, D) coloured by class: PCA, or t-SNE (scikit-learn)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    features, labels = np.asarray(features), np.asarray(labels)
+    if features.ndim != 2 or len(features) != len(labels) or len(features) < 3:
+        raise ValueError(
+            f"features must be (N, D) with N >= 3 and one label each; got {features.shape} "
+            f"and {labels.shape}."
+        )
+    if method == "pca":
+        points = PCA(n_components=2, random_state=seed).fit_transform(features)
+    elif method == "tsne":
+        perplexity = min(30.0, (len(features) - 1) / 3)
+        points = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
+            features
+        )
+    else:
+        raise ValueError(f"Unknown method={method!r}; allowed: 'pca', 'tsne'.")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for c in np.unique(labels):
+        name = class_names[c] if class_names is not None else str(c)
+        ax.scatter(*points[labels == c].T, s=6, alpha=0.7, label=name)
+    ax.set_title(title or f"Test features ({method.upper()})")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def plot_retrieval(query_images, gallery_images, encoders: dict, queries=5, k=6):
+    """For each encoder, queries and their k nearest gallery images by cosine similarity.
+
+    encoders: {name: function from uint8 images (N, H, W, 3) to features (N, D)}.
+    """
+    if k < 1 or k > len(gallery_images):
+        raise ValueError(f"k={k} must be in [1, {len(gallery_images)}] (the gallery size).")
+    queries = min(queries, len(query_images))
+    fig, axes = plt.subplots(queries * len(encoders), k + 1,
+                             figsize=(1.2 * (k + 1), 1.25 * queries * len(encoders)),
+                             squeeze=False)
+    for block, (name, encode) in enumerate(encoders.items()):
+        q = encode(query_images[:queries])
+        g = encode(gallery_images)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+        g = g / np.linalg.norm(g, axis=1, keepdims=True)
+        nearest = np.argsort(-(q @ g.T), axis=1)[:, :k]  # (queries, k)
+        for i in range(queries):
+            row = axes[block * queries + i]
+            row[0].imshow(query_images[i])
+            row[0].set_title(f"{name}" if i == 0 else "", fontsize=8, loc="left")
+            for j, index in enumerate(nearest[i]):
+                row[j + 1].imshow(gallery_images[index])
+            for ax in row:
+                ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_similarity_matrix(similarities, title="Similarities of two views (rows: view 1)"):
+    """Heatmap of an (N, N) similarity matrix; the positives are on the diagonal."""
+    similarities = np.asarray(similarities)
+    if similarities.ndim != 2 or similarities.shape[0] != similarities.shape[1]:
+        raise ValueError(f"similarities must be square (N, N); got {similarities.shape}.")
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    image = ax.imshow(similarities, cmap="viridis")
+    fig.colorbar(image, ax=ax)
+    ax.set_xlabel("view 2")
+    ax.set_ylabel("view 1")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

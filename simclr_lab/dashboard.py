@@ -1,0 +1,170 @@
+"""`LiveDashboard`: watch training while `fit` runs, and stop it with a button.
+
+The figure is shown with `display(fig, display_id=True)` and updated in place, so it moves
+live in JupyterLab and Colab and the saved notebook keeps the last frame as a static image.
+While `fit` runs the kernel is busy, so the callback polls for widget events
+(jupyter-ui-poll) to see a click on Stop. Outside a notebook it records and shows nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from simclr_lab.devices import describe
+
+# What to draw for each phase: panels of (title, [history keys]).
+PANELS = {
+    "pretraining": [
+        ("contrastive loss", ["c_loss", "val_c_loss"]),
+        ("contrastive accuracy", ["c_acc", "val_c_acc"]),
+        ("probe accuracy", ["p_acc", "val_p_acc", "val_knn_acc"]),
+    ],
+    "supervised": [("loss", ["loss", "val_loss"]), ("accuracy", ["acc", "val_acc"])],
+}
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Colab, nbval), False in scripts and tests."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class LiveDashboard(keras.callbacks.Callback):
+    """Curves, images/s, ETA and device during `fit`; a Stop button ends training early.
+
+    batch_size: images per step, for throughput. update_every: redraw every N batches (and
+    at every epoch end). `frames` counts redraws and `rows` holds what was shown, so scripts
+    and tests can check it; `show=False` (or no notebook) records without displaying.
+    """
+
+    def __init__(self, phase="pretraining", batch_size=None, update_every=10, show=None):
+        super().__init__()
+        if phase not in PANELS:
+            raise ValueError(f"Unknown phase={phase!r}; allowed: {', '.join(map(repr, PANELS))}.")
+        if not isinstance(update_every, int) or update_every < 1:
+            raise ValueError(f"update_every={update_every!r} must be a positive integer.")
+        self.phase, self.batch_size, self.update_every = phase, batch_size, update_every
+        self.show = in_notebook() if show is None else show
+        self.history: dict[str, list] = {}
+        self.rows: list[dict] = []
+        self.frames = 0
+        self.stop_requested = False
+        self._figure = self._handle = self._status = self._poll = self._poll_context = None
+        self.button = None
+
+    # -- Keras hooks ---------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self._steps_done = 0
+        self._total_steps = (self.params.get("epochs") or 1) * (self.params.get("steps") or 1)
+        if self.show:
+            self._open()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps_done += 1
+        if self._poll:
+            self._poll(10)  # lets the kernel see a click on Stop
+        if self.stop_requested:
+            self.model.stop_training = True
+        if (batch + 1) % self.update_every == 0:
+            self._refresh(partial=logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        self._refresh()
+
+    def on_train_end(self, logs=None):
+        if self._poll_context is not None:
+            self._poll_context.__exit__(None, None, None)
+            self._poll_context = self._poll = None
+        if self.button is not None:
+            self.button.disabled = True
+        if self._figure is not None:
+            plt.close(self._figure)
+
+    # -- what is shown ---------------------------------------------------------------------------
+    def status(self) -> dict:
+        """Throughput, progress and ETA so far."""
+        elapsed = time.perf_counter() - self._start
+        steps_per_s = self._steps_done / elapsed if elapsed > 0 else 0.0
+        left = max(self._total_steps - self._steps_done, 0)
+        return {
+            "epoch": getattr(self, "epoch", 0) + 1,
+            "steps": self._steps_done,
+            "elapsed_s": elapsed,
+            "images_per_s": steps_per_s * (self.batch_size or 0),
+            "eta_s": left / steps_per_s if steps_per_s else float("nan"),
+        }
+
+    def _status_html(self, row) -> str:
+        throughput = f"{row['images_per_s']:.0f} images/s · " if self.batch_size else ""
+        eta = "" if np.isnan(row["eta_s"]) else f" · ETA {row['eta_s']:.0f} s"
+        state = " · stopping…" if self.stop_requested else ""
+        return (
+            f"<b>{self.phase}</b> epoch {row['epoch']}/{self.params.get('epochs')} · "
+            f"{throughput}{row['elapsed_s']:.0f} s elapsed{eta}{state}<br>"
+            f"<small>{describe()}</small>"
+        )
+
+    def _open(self):
+        import ipywidgets as widgets
+        from IPython.display import HTML, display
+
+        self.button = widgets.Button(description="Stop training", button_style="warning",
+                                     icon="stop")
+        self.button.on_click(self._request_stop)
+        display(self.button)
+        self._status = display(HTML("starting…"), display_id=True)
+        self._figure = self._draw()
+        self._handle = display(self._figure, display_id=True)
+        try:
+            from jupyter_ui_poll import ui_events
+
+            self._poll_context = ui_events()
+            self._poll = self._poll_context.__enter__()
+        except ImportError:  # without it the Stop button only acts after the cell
+            self._poll = None
+
+    def _request_stop(self, _button=None):
+        self.stop_requested = True
+
+    def _refresh(self, partial=None):
+        row = self.status()
+        self.rows.append(row)
+        self.frames += 1
+        if not self.show or self._handle is None:
+            return
+        from IPython.display import HTML
+
+        self._status.update(HTML(self._status_html(row)))
+        plt.close(self._figure)
+        self._figure = self._draw()
+        self._handle.update(self._figure)
+
+    def _draw(self):
+        panels = PANELS[self.phase]
+        fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
+        for ax, (title, keys) in zip(axes[0], panels):
+            for key in keys:
+                if self.history.get(key):
+                    values = self.history[key]
+                    ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=key)
+            ax.set_title(title)
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+        fig.tight_layout()
+        return fig

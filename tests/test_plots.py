@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from simclr_lab import plots
+
+
+def test_training_curves_one_panel_per_metric():
+    histories = {"baseline": {"val_acc": [0.1, 0.2], "val_loss": [2, 1]},
+                 "pretraining": {"val_p_acc": [0.1, 0.3], "val_p_loss": [2, 1.5]}}
+    fig = plots.plot_training_curves(histories)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert len(fig.axes[0].lines) == 2
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_embedding_map(method):
+    rng = np.random.default_rng(0)
+    fig = plots.plot_embedding(rng.normal(size=(40, 5)), np.arange(40) % 4, method=method)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    assert len(fig.axes[0].collections) == 4  # one scatter per class
+
+
+def test_retrieval_grid_shape():
+    images = np.random.default_rng(0).integers(0, 255, (12, 8, 8, 3)).astype("uint8")
+    encoders = {"pixels": lambda x: x.reshape(len(x), -1).astype("float32") + 1}
+    fig = plots.plot_retrieval(images, images, encoders, queries=3, k=4)
+    assert len(fig.axes) == 3 * 5
+    with pytest.raises(ValueError, match="k=13"):
+        plots.plot_retrieval(images, images, encoders, k=13)
+
+
+def test_similarity_heatmap_and_bad_input():
+    fig = plots.plot_similarity_matrix(np.eye(5))
+    assert len(fig.axes) == 2  # the heatmap and its colour bar
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        plots.plot_similarity_matrix(np.ones((2, 3)))

@@ -1,0 +1,93 @@
+import keras
+import numpy as np
+import pytest
+
+from simclr_lab.dashboard import LiveDashboard
+from simclr_lab.widgets import AugmentationExplorer, SettingsLab, TemperatureExplorer
+
+
+def test_augmentation_explorer_redraws_on_slider_change(smoke_splits):
+    explorer = AugmentationExplorer(smoke_splits.test_images[:3], views=2)
+    assert explorer.views.shape == (3, 2, 32, 32, 3)
+    before, drawn = explorer.views.copy(), explorer.redraws
+    explorer.min_area.value = 1.0
+    explorer.brightness.value = 0.0
+    explorer.jitter.value = 0.0
+    assert explorer.redraws == drawn + 3
+    # min_area 1 and no colour change leave only the flip: each view is the image or its mirror.
+    image = smoke_splits.test_images[0] / 255.0
+    for view in explorer.views[0]:
+        assert np.allclose(view, image, atol=1e-5) or np.allclose(view, image[:, ::-1], atol=1e-5)
+    assert not np.allclose(before, explorer.views)
+
+
+def test_augmentation_explorer_resample_and_recipe(smoke_splits):
+    explorer = AugmentationExplorer(smoke_splits.test_images[:2])
+    before = explorer.views.copy()
+    explorer.resample.click()
+    assert not np.allclose(before, explorer.views)
+    explorer.recipe.value = "paper"
+    assert explorer.views.shape[1] == 4
+
+
+def test_temperature_explorer_shows_loss_that_follows_the_slider():
+    rng = np.random.default_rng(0)
+    p1 = rng.normal(size=(16, 8))
+    p2 = p1 + 0.3 * rng.normal(size=(16, 8))
+    explorer = TemperatureExplorer(p1, p2, temperature=0.1)
+    low = explorer.summary["loss"]
+    explorer.temperature.value = 10.0
+    assert explorer.summary["temperature"] == pytest.approx(10.0)
+    assert explorer.summary["loss"] != pytest.approx(low)
+    # At a high temperature the softmax is nearly uniform: the loss nears log N.
+    assert explorer.summary["loss"] == pytest.approx(np.log(16), abs=0.1)
+    assert "loss <b>" in explorer.label.value
+
+
+def test_temperature_explorer_rejects_mismatched_projections():
+    with pytest.raises(ValueError, match=r"\(4, 3\) and \(5, 3\)"):
+        TemperatureExplorer(np.ones((4, 3)), np.ones((5, 3)))
+
+
+def test_dashboard_records_frames_and_stops_on_request(smoke_config, smoke_splits):
+    from simclr_lab.batching import PairedStream
+    from simclr_lab.train import build_contrastive_model, pretraining_plan
+
+    plan = pretraining_plan(smoke_config, smoke_splits)
+    model = build_contrastive_model(smoke_config, smoke_splits, plan.steps)
+    s = smoke_splits
+    stream = PairedStream(s.unlabelled, s.labelled_images, s.labelled_labels, plan, epochs=3)
+    dashboard = LiveDashboard("pretraining", batch_size=128, update_every=2, show=False)
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            dashboard._request_stop()
+
+    model.fit(stream, epochs=3, steps_per_epoch=plan.steps, shuffle=False, verbose=0,
+              callbacks=[dashboard, StopAfterFirstEpoch()])
+    assert len(dashboard.history["c_loss"]) == 2  # stopped during epoch 2, not after 3
+    assert dashboard.frames >= 4
+    assert all(row["images_per_s"] > 0 for row in dashboard.rows)
+
+
+def test_dashboard_rejects_unknown_phase():
+    with pytest.raises(ValueError, match="'finetune'"):
+        LiveDashboard("finetune")
+
+
+def test_settings_lab_accumulates_rows(smoke_splits):
+    from simclr_lab.encoder import get_encoder
+
+    calls = []
+
+    def train_fn(temperature, min_area):
+        calls.append((temperature, min_area))
+        return get_encoder(16, 32)
+
+    lab = SettingsLab(train_fn, smoke_splits)
+    lab.button.click()
+    lab.temperature.value = 0.5
+    lab.button.click()
+    assert [round(c[0], 3) for c in calls] == [0.1, 0.5]
+    assert len(lab.results) == 2 and lab.table.value.count("<tr>") == 3
+    assert 0 <= lab.results[0]["knn_acc"] <= 1
