@@ -1,6 +1,7 @@
 """`simclr-lab`: the whole comparison headless, and what this machine offers.
 
     simclr-lab compare --preset cpu --out runs/cpu
+    simclr-lab sweep --preset cpu --out runs/sweep
     simclr-lab info
 """
 
@@ -46,6 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
+    sweep = commands.add_parser(
+        "sweep", help="kNN and linear probe vs labels per class: SimCLR, random encoder, pixels"
+    )
+    sweep.add_argument("--preset", default=None, help=f"one of {', '.join(PRESETS)}")
+    sweep.add_argument("--out", default="runs/sweep", help="folder for sweep.json/.md/.png")
+    sweep.add_argument("--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)")
+    sweep.add_argument("--labels-per-class", type=int, nargs="+", default=None,
+                       help="budgets to try (default 1 5 10 50 100, as the data allows)")
+    sweep.add_argument("--seeds", type=int, default=3, help="label draws per budget")
+    sweep.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    sweep.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
+
     info = commands.add_parser("info", help="backend, devices and the data sources found here")
     info.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -57,6 +71,16 @@ def _compare(args) -> None:
 
     config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
     run_comparison(config, args.out, args.cache_dir, verbose=0 if args.quiet else 2)
+
+
+def _sweep(args) -> None:
+    from simclr_lab.config import get_preset
+    from simclr_lab.sweep import run_sweep
+
+    if args.seeds < 1:
+        raise ValueError(f"--seeds {args.seeds} must be at least 1.")
+    config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
+    run_sweep(config, args.out, args.cache_dir, args.labels_per_class, range(args.seeds))
 
 
 def _info(args) -> None:
@@ -85,7 +109,7 @@ def _info(args) -> None:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        {"compare": _compare, "info": _info}[args.command](args)
+        {"compare": _compare, "sweep": _sweep, "info": _info}[args.command](args)
     except KeyboardInterrupt:
         print("simclr-lab: interrupted; finished epochs are kept and resume next time.",
               file=sys.stderr)

@@ -68,6 +68,7 @@ class Splits:
     test_images: np.ndarray
     test_labels: np.ndarray
     class_names: tuple[str, ...]
+    unlabelled_labels: np.ndarray | None = None  # kept for label sweeps; None on STL-10
 
     @property
     def num_classes(self) -> int:
@@ -94,6 +95,7 @@ def load_splits(config: DataConfig) -> Splits:
         (train_x, train_y), (test_x, test_y) = load_fashion_mnist()
         train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
         unlabelled, pool_x, pool_y = train_x, train_x, train_y
+        unlabelled_labels = train_y.astype("int32")
         names = FASHION_MNIST_CLASSES
     else:
         unlabelled, (pool_x, pool_y), (test_x, test_y) = load_stl10()
@@ -101,6 +103,7 @@ def load_splits(config: DataConfig) -> Splits:
             unlabelled, pool_x, test_x = (
                 resize(a, config.image_size) for a in (unlabelled, pool_x, test_x)
             )
+        unlabelled_labels = None
         names = STL10_CLASSES
     labelled = balanced_subset(pool_y, config.labels_per_class, len(names), config.seed)
     return Splits(
@@ -111,6 +114,9 @@ def load_splits(config: DataConfig) -> Splits:
         test_images=_take(test_x, config.num_test),
         test_labels=_take(test_y, config.num_test).astype("int32"),
         class_names=names,
+        unlabelled_labels=(
+            None if unlabelled_labels is None else _take(unlabelled_labels, config.num_unlabelled)
+        ),
     )
 
 
@@ -144,14 +150,15 @@ def _take(array: np.ndarray, count: int | None) -> np.ndarray:
 def _synthetic_splits(config: DataConfig) -> Splits:
     per_class = config.labels_per_class or SYNTHETIC_SIZES["labelled_pool"] // 10
     size, seed = config.image_size, config.seed
-    unlabelled, _ = synthetic.make_shapes(
+    unlabelled, unlabelled_labels = synthetic.make_shapes(
         config.num_unlabelled or SYNTHETIC_SIZES["unlabelled"], size, seed=seed * 3 + 1
     )
     pool_x, pool_y = synthetic.make_shapes(per_class * 10, size, seed=seed * 3 + 2)
     test_x, test_y = synthetic.make_shapes(
         config.num_test or SYNTHETIC_SIZES["test"], size, seed=seed * 3 + 3
     )
-    return Splits("synthetic", unlabelled, pool_x, pool_y, test_x, test_y, synthetic.CLASS_NAMES)
+    return Splits("synthetic", unlabelled, pool_x, pool_y, test_x, test_y, synthetic.CLASS_NAMES,
+                  unlabelled_labels)
 
 
 # ---------------------------------------------------------------- Fashion-MNIST (IDX files)

@@ -152,3 +152,33 @@ def plot_similarity_matrix(similarities, title="Similarities of two views (rows:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_label_sweep(summary: list[dict], extra: dict | None = None):
+    """Accuracy vs labels per class (log x), mean with a min-max band, kNN and linear probe.
+
+    summary: rows from `simclr_lab.sweep.summarise`; extra: {name: {per_class: accuracy}}
+    drawn as points on both panels (e.g. the supervised baseline).
+    """
+    if not summary:
+        raise ValueError("summary is empty: run the sweep first.")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    names = list(dict.fromkeys(e["features"] for e in summary))
+    for ax, metric, title in zip(axes, ("knn_acc", "linear_probe_acc"), ("kNN", "linear probe")):
+        for name in names:
+            rows = sorted((e for e in summary if e["features"] == name), key=lambda e: e["per_class"])
+            x = [e["per_class"] for e in rows]
+            ax.plot(x, [e[metric] * 100 for e in rows], marker="o", label=name)
+            ax.fill_between(x, [e[metric + "_min"] * 100 for e in rows],
+                            [e[metric + "_max"] * 100 for e in rows], alpha=0.2)
+        for name, points in (extra or {}).items():
+            ax.scatter(list(points), [v * 100 for v in points.values()], marker="*", s=120,
+                       label=name, zorder=3)
+        ax.set_xscale("log")
+        ax.set_xlabel("labels per class")
+        ax.set_title(f"{title} on frozen features")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

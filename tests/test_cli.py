@@ -59,3 +59,25 @@ def test_info_lists_backend_and_sources(capsys):
     assert main(["info"]) == 0
     printed = capsys.readouterr().out
     assert "backend" in printed and "synthetic" in printed and "fashion_mnist" in printed
+
+
+@pytest.mark.slow
+def test_sweep_smoke_end_to_end(tmp_path, capsys):
+    code = main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "sweep"),
+                 "--cache-dir", str(tmp_path / "cache"), "--labels-per-class", "1", "5",
+                 "--seeds", "2"])
+    assert code == 0
+    result = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert len(result["rows"]) == 2 * 2 * 3  # budgets x seeds x feature sets
+    assert {e["features"] for e in result["summary"]} == {
+        "simclr encoder", "random encoder", "raw pixels"}
+    assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 10_000
+    assert "| raw pixels | 5 |" in capsys.readouterr().out
+
+
+def test_sweep_refuses_too_many_labels_before_training(tmp_path, capsys):
+    code = main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "s"),
+                 "--cache-dir", str(tmp_path / "cache"), "--labels-per-class", "100000"])
+    assert code == 2
+    assert "[100000]" in capsys.readouterr().err
+    assert not list((tmp_path / "cache").glob("pretraining-*"))

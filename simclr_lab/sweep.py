@@ -1,0 +1,126 @@
+"""The label sweep: how accuracy grows with labels per class, for several feature sets.
+
+Features are encoded once; for every labels-per-class budget and seed a class-balanced
+subset of the (labelled) unlabelled pool trains kNN and the linear probe, scored on test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simclr_lab.data import Splits, balanced_subset
+from simclr_lab.evaluate import feature_scores
+
+DEFAULT_BUDGETS = (1, 5, 10, 50, 100)
+
+
+def label_sweep(feature_sets: dict, splits: Splits, per_class=DEFAULT_BUDGETS, seeds=(0, 1, 2),
+                k: int = 200, log=None) -> list[dict]:
+    """Rows of {features, per_class, seed, knn_acc, linear_probe_acc}.
+
+    feature_sets: {name: (pool features (U, D), test features (M, D))}, the pool being the
+    images of `splits.unlabelled`, whose labels the sweep needs (`splits.unlabelled_labels`).
+    """
+    labels = splits.unlabelled_labels
+    if labels is None:
+        raise ValueError(
+            f"source {splits.source!r} has no labels for its unlabelled pool, so no label sweep; "
+            f"use fashion_mnist or synthetic."
+        )
+    counts = np.bincount(labels, minlength=splits.num_classes)
+    too_many = [n for n in per_class if n > counts.min()]
+    if too_many:
+        raise ValueError(
+            f"labels per class {too_many} exceed the {counts.min()} images of the smallest "
+            f"class; allowed: 1 to {counts.min()}."
+        )
+    rows = []
+    for budget in per_class:
+        for seed in seeds:
+            chosen = balanced_subset(labels, budget, splits.num_classes, seed)
+            for name, (pool, test) in feature_sets.items():
+                scores = feature_scores(pool[chosen], labels[chosen], test, splits.test_labels, k)
+                rows.append({"features": name, "per_class": budget, "seed": seed, **scores})
+                if log:
+                    log(f"{name:>16} {budget:>4} a class, seed {seed}: "
+                        f"kNN {scores['knn_acc']:.3f}, probe {scores['linear_probe_acc']:.3f}")
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and spread (min, max) over seeds of each (features, per_class)."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault((row["features"], row["per_class"]), []).append(row)
+    summary = []
+    for (name, budget), group in groups.items():
+        entry = {"features": name, "per_class": budget, "seeds": len(group)}
+        for metric in ("knn_acc", "linear_probe_acc"):
+            values = np.array([r[metric] for r in group])
+            entry[metric] = float(values.mean())
+            entry[f"{metric}_min"], entry[f"{metric}_max"] = float(values.min()), float(values.max())
+        summary.append(entry)
+    return summary
+
+
+def sweep_table(summary: list[dict]) -> str:
+    """Markdown: one row per feature set and budget, mean [min, max] in percent."""
+    lines = ["| features | labels a class | kNN accuracy | linear probe accuracy |",
+             "| --- | ---: | ---: | ---: |"]
+    for e in summary:
+        cells = [
+            f"{e[m] * 100:.1f}% [{e[m + '_min'] * 100:.1f}, {e[m + '_max'] * 100:.1f}]"
+            for m in ("knn_acc", "linear_probe_acc")
+        ]
+        lines.append(f"| {e['features']} | {e['per_class']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def run_sweep(config, out_dir, cache_dir=None, per_class=None, seeds=(0, 1, 2), log=print):
+    """Pretrain (or load), then sweep SimCLR features vs a random encoder vs raw pixels.
+
+    Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns the summary rows.
+    """
+    import json
+    import time
+
+    import keras
+
+    from simclr_lab import plots, train
+    from simclr_lab.cache import atomic_write_text
+    from simclr_lab.compare import check_out_dir
+    from simclr_lab.data import load_splits
+    from simclr_lab.encoder import get_encoder
+    from simclr_lab.evaluate import encode
+
+    out = check_out_dir(out_dir)
+    start = time.perf_counter()
+    splits = load_splits(config.data)
+    if splits.unlabelled_labels is None:
+        label_sweep({}, splits)  # raises the clear error before any training
+    smallest = int(np.bincount(splits.unlabelled_labels).min())
+    per_class = tuple(per_class or [n for n in DEFAULT_BUDGETS if n <= smallest])
+    label_sweep({}, splits, per_class)  # checks the budgets before any training
+    pretrained = train.pretrain(config, splits, cache_dir, verbose=0)
+    keras.utils.set_random_seed(config.seed)
+    random_encoder = get_encoder(config.model.width, splits.image_shape[0])
+    flat = lambda images: images.reshape(len(images), -1)  # noqa: E731 (uint8 until used)
+    feature_sets = {
+        "simclr encoder": (encode(pretrained.model.encoder, splits.unlabelled),
+                           encode(pretrained.model.encoder, splits.test_images)),
+        "random encoder": (encode(random_encoder, splits.unlabelled),
+                           encode(random_encoder, splits.test_images)),
+        "raw pixels": (flat(splits.unlabelled), flat(splits.test_images)),
+    }
+    rows = label_sweep(feature_sets, splits, per_class, seeds, log=log)
+    summary = summarise(rows)
+    table = sweep_table(summary)
+    log("\n" + table)
+    atomic_write_text(out / "sweep.json", json.dumps(
+        {"preset": config.name, "rows": rows, "summary": summary,
+         "wall_seconds": time.perf_counter() - start}, indent=2))
+    atomic_write_text(out / "sweep.md", table + "\n")
+    plots.plot_label_sweep(summary).savefig(out / "sweep.png", dpi=100)
+    log(f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
+        f"({time.perf_counter() - start:.0f} s)")
+    return summary
