@@ -23,6 +23,15 @@ def _check_number(name: str, value, low: float, high: float | None = None, low_o
                          f"Received: {name}={value!r}")
 
 
+def apply_color_affine(images, scale, mixing):
+    """clip(pixel @ (scale * I + mixing), 0, 1) for every pixel of every image.
+
+    images (B, H, W, 3) in [0, 1]; scale (B, 1, 1); mixing (B, 3, 3).
+    """
+    matrix = scale * ops.eye(3, dtype=images.dtype) + mixing  # (B, 3, 3)
+    return ops.clip(ops.einsum("bhwc,bcd->bhwd", images, matrix), 0.0, 1.0)
+
+
 @keras.saving.register_keras_serializable(package="simclr_lab")
 class RandomColorAffine(keras.layers.Layer):
     """Random per-image colour affine: pixel (1, 3) @ (s * I + J), clipped to [0, 1].
@@ -48,8 +57,7 @@ class RandomColorAffine(keras.layers.Layer):
         mixing = keras.random.uniform(
             (batch, 3, 3), -self.jitter, self.jitter, seed=self.seed_generator
         )  # (B, 3, 3)
-        matrix = scale * ops.eye(3, dtype=images.dtype) + mixing  # (B, 3, 3)
-        return ops.clip(ops.einsum("bhwc,bcd->bhwd", images, matrix), 0.0, 1.0)
+        return apply_color_affine(images, scale, mixing)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 
 
@@ -30,5 +32,5 @@ def gpu_names() -> list[str]:
 def describe() -> str:
     """One line: the backend and the device training runs on."""
     gpus = gpu_names()
-    where = ", ".join(gpus) if gpus else "CPU"
+    where = ", ".join(gpus) if gpus else f"CPU ({os.cpu_count()} cores)"
     return f"Keras {keras.__version__}, backend {keras.backend.backend()}, on {where}"
