@@ -199,22 +199,22 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-def _replace_dotted(obj, changes: dict):
+def _replace_dotted(obj, changes: dict, prefix: str = ""):
     direct, nested = {}, {}
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in changes.items():
         head, _, rest = key.partition(".")
         if head not in names:
             raise ValueError(
-                f"Unknown setting {key!r} for {type(obj).__name__}; "
-                f"allowed: {', '.join(sorted(names))}."
+                f"Unknown setting {prefix + key!r}; {prefix.rstrip('.') or 'the config'} has: "
+                f"{', '.join(sorted(names))}."
             )
         if rest:
             nested.setdefault(head, {})[rest] = value
         else:
             direct[head] = value
     for head, sub in nested.items():
-        direct[head] = _replace_dotted(direct.get(head, getattr(obj, head)), sub)
+        direct[head] = _replace_dotted(direct.get(head, getattr(obj, head)), sub, f"{head}.")
     return dataclasses.replace(obj, **direct)
 
 

@@ -86,7 +86,8 @@ def check_cache_dir(cache_dir) -> Path:
     return path
 
 
-def _learning_rate(config: Config, steps_per_epoch: int):
+def learning_rate_schedule(config: Config, steps_per_epoch: int):
+    """The pretraining learning rate: a constant, or cosine decay (after linear warm-up)."""
     settings = config.pretrain
     if settings.schedule == "constant":
         return settings.learning_rate
@@ -113,7 +114,7 @@ def build_contrastive_model(config: Config, splits: Splits, steps_per_epoch: int
         learnable_temperature=settings.learnable_temperature,
         loss=settings.loss,
     )
-    model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps_per_epoch)))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
     sample = splits.labelled_images[:2]
     model((splits.unlabelled[:2], sample))  # build every layer's weights
     return model

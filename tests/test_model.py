@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simclr_lab.batching import PairedStream
-from simclr_lab.train import build_contrastive_model, pretraining_plan
+from simclr_lab.train import build_contrastive_model, learning_rate_schedule, pretraining_plan
 
 
 @pytest.fixture
@@ -124,3 +124,30 @@ def test_trains_under_jax_without_tensorflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "JAX OK" in result.stdout
+
+
+def test_cosine_schedule_with_warmup(smoke_config, smoke_splits):
+    config = smoke_config.replace(**{"pretrain.schedule": "cosine", "pretrain.warmup_fraction": 0.25,
+                                     "pretrain.epochs": 4})
+    schedule = learning_rate_schedule(config, steps_per_epoch=10)  # 40 steps in all
+    rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 5, 10, 25, 40)]
+    assert rates[0] == pytest.approx(0.0, abs=1e-9)  # warm-up starts at zero
+    assert rates[1] == pytest.approx(5e-4, rel=1e-3)  # halfway through warm-up
+    assert rates[2] == pytest.approx(1e-3, rel=1e-3)  # the peak, then cosine decay
+    assert rates[2] > rates[3] > rates[4] and rates[4] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_batchnorm_projection_head_trains(smoke_config, smoke_splits):
+    config = smoke_config.replace(**{"model.projection_batchnorm": True, "pretrain.loss": "ntxent"})
+    model = build_contrastive_model(config, smoke_splits)
+    kinds = [type(layer).__name__ for layer in model.projection_head.layers]
+    assert kinds == ["Dense", "BatchNormalization", "ReLU", "Dense"]
+    s = smoke_splits
+    plan = pretraining_plan(config, s)
+    (u, x), y = PairedStream(s.unlabelled, s.labelled_images, s.labelled_labels, plan)[0]
+    moving_mean = model.projection_head.layers[1].moving_mean
+    before = keras.ops.convert_to_numpy(moving_mean).copy()
+    logs = model.train_on_batch((u, x), y, return_dict=True)
+    assert np.isfinite(logs["c_loss"])
+    assert not np.allclose(before, keras.ops.convert_to_numpy(moving_mean))
+    assert model.loss_name == "ntxent"

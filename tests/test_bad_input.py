@@ -1,0 +1,154 @@
+"""Bad input, counted: each case must fail with the right exception type and a message that
+names the bad value, before any long work starts."""
+
+import contextlib
+import gzip
+import io
+import re
+
+import numpy as np
+import pytest
+
+from simclr_lab import augment, cli, config, data, evaluate, loss, plots, synthetic
+from simclr_lab.batching import plan_batches
+from simclr_lab.dashboard import LiveDashboard
+from simclr_lab.encoder import get_encoder
+
+
+class CLIError(Exception):
+    """What `simclr-lab` printed when it exited with status 2."""
+
+
+def run_cli(*args):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(list(args))
+    lines = err.getvalue().strip().splitlines()
+    if code == 2 and len(lines) == 1 and "Traceback" not in err.getvalue():
+        raise CLIError(lines[0])
+    raise AssertionError(f"expected one error line and exit 2, got {code}: {err.getvalue()!r}")
+
+
+def _gzip_file(tmp, payload: bytes):
+    path = tmp / "broken-idx.gz"
+    with gzip.open(path, "wb") as file:
+        file.write(payload)
+    return path
+
+
+def _uint8(*shape):
+    return np.zeros(shape, "uint8")
+
+
+CASES = [
+    # config
+    ("unknown preset", lambda t: config.get_preset("gpu"), ValueError, "'gpu'"),
+    ("unknown source", lambda t: config.DataConfig(source="mnist"), ValueError, "'mnist'"),
+    ("zero temperature", lambda t: config.PretrainConfig(temperature=0), ValueError,
+     "temperature=0"),
+    ("negative temperature", lambda t: config.PretrainConfig(temperature=-0.5), ValueError,
+     "temperature=-0.5"),
+    ("min_area zero", lambda t: config.AugmentConfig(min_area=0), ValueError, "min_area=0"),
+    ("min_area above one", lambda t: config.AugmentConfig(min_area=1.2), ValueError,
+     "min_area=1.2"),
+    ("negative brightness", lambda t: config.AugmentConfig(brightness=-1), ValueError,
+     "brightness=-1"),
+    ("negative jitter", lambda t: config.AugmentConfig(jitter=-0.1), ValueError, "jitter=-0.1"),
+    ("width zero", lambda t: config.ModelConfig(width=0), ValueError, "width=0"),
+    ("image too small", lambda t: config.DataConfig(image_size=30), ValueError, "image_size=30"),
+    ("image size as text", lambda t: config.DataConfig(image_size="32"), ValueError,
+     "image_size='32'"),
+    ("unknown loss", lambda t: config.PretrainConfig(loss="triplet"), ValueError, "'triplet'"),
+    ("unknown schedule", lambda t: config.PretrainConfig(schedule="step"), ValueError, "'step'"),
+    ("unknown recipe", lambda t: config.AugmentConfig(recipe="byol"), ValueError, "'byol'"),
+    ("labelled batch fills the batch",
+     lambda t: config.PretrainConfig(batch_size=525, labelled_per_step=600), ValueError,
+     "labelled_per_step=600"),
+    ("zero labels per class", lambda t: config.DataConfig(labels_per_class=0), ValueError,
+     "labels_per_class=0"),
+    ("unknown setting", lambda t: config.get_preset("smoke", **{"pretrain.epoch": 3}),
+     ValueError, "'pretrain.epoch'"),
+    # data
+    ("more labels than a class has",
+     lambda t: data.balanced_subset(np.repeat(np.arange(10), 5), 6, 10, 0), ValueError,
+     "labels_per_class=6"),
+    ("fewer labels than classes leave 0 a step", lambda t: plan_batches(60_000, 100, 525),
+     ValueError, "batch_size=525"),
+    ("truncated IDX file",
+     lambda t: data.read_idx(_gzip_file(t, b"\x00\x00\x08\x03" + b"\x00\x00\x00\x05" * 3)),
+     ValueError, "broken-idx.gz is truncated"),
+    ("IDX file of the wrong type",
+     lambda t: data.read_idx(_gzip_file(t, b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00")),
+     ValueError, "broken-idx.gz is not an IDX file"),
+    ("synthetic images too small", lambda t: synthetic.make_shapes(10, 16), ValueError,
+     "image_size=16"),
+    ("encoder input too small", lambda t: get_encoder(128, 30), ValueError, "image_size=30"),
+    # augment
+    ("colour affine negative brightness", lambda t: augment.RandomColorAffine(-0.2, 0.1),
+     ValueError, "brightness=-0.2"),
+    ("augmenter min_area zero", lambda t: augment.get_augmenter(0, 0.6, 0.2), ValueError,
+     "min_area=0"),
+    ("random apply rate above one",
+     lambda t: augment.RandomApply(augment.RandomColorAffine(), rate=1.5), ValueError,
+     "rate=1.5"),
+    # loss
+    ("unknown loss name", lambda t: loss.get_loss("nce"), ValueError, "'nce'"),
+    # evaluate
+    ("k zero", lambda t: evaluate.knn_predict(np.ones((4, 2)), np.arange(4), np.ones((1, 2)), k=0),
+     ValueError, "k=0"),
+    ("k above the training set",
+     lambda t: evaluate.knn_predict(np.ones((4, 2)), np.arange(4), np.ones((1, 2)), k=5),
+     ValueError, "k=5"),
+    ("float images to encode",
+     lambda t: evaluate.encode(get_encoder(4, 32), np.zeros((2, 32, 32, 3), "float32")),
+     ValueError, "float32"),
+    ("grey images to encode", lambda t: evaluate.encode(get_encoder(4, 32), _uint8(2, 32, 32)),
+     ValueError, r"\(2, 32, 32\)"),
+    ("empty features",
+     lambda t: evaluate.linear_probe_accuracy(np.zeros((0, 3)), [], np.ones((2, 3)), [0, 1]),
+     ValueError, r"\(0, 3\)"),
+    ("features and labels of other lengths",
+     lambda t: evaluate.knn_accuracy(np.ones((3, 2)), [0, 1], np.ones((2, 2)), [0, 1]),
+     ValueError, "3 feature rows but 2 labels"),
+    ("kNN monitor every 0", lambda t: evaluate.KNNMonitor(None, every=0), ValueError, "every=0"),
+    # widgets and plots
+    ("explorer with float images",
+     lambda t: __import__("simclr_lab.widgets").widgets.AugmentationExplorer(
+         np.zeros((2, 32, 32, 3), "float32")), ValueError, "float32"),
+    ("temperature explorer, mismatched views",
+     lambda t: __import__("simclr_lab.widgets").widgets.TemperatureExplorer(
+         np.ones((4, 3)), np.ones((5, 3))), ValueError, r"\(5, 3\)"),
+    ("dashboard update_every 0", lambda t: LiveDashboard(update_every=0), ValueError,
+     "update_every=0"),
+    ("unknown embedding method",
+     lambda t: plots.plot_embedding(np.ones((5, 2)), np.arange(5), method="umap"), ValueError,
+     "'umap'"),
+    # CLI: one line, exit status 2, nothing trained
+    ("cli unknown preset", lambda t: run_cli("compare", "--preset", "nope"), CLIError,
+     "'nope'"),
+    ("cli bad temperature",
+     lambda t: run_cli("compare", "--preset", "smoke", "--set", "pretrain.temperature=0",
+                       "--out", str(t)), CLIError, "temperature=0"),
+    ("cli malformed --set", lambda t: run_cli("compare", "--preset", "smoke", "--set", "epochs"),
+     CLIError, "'epochs'"),
+    ("cli out is a file",
+     lambda t: run_cli("compare", "--preset", "smoke", "--out", str(_gzip_file(t, b""))),
+     CLIError, "broken-idx.gz"),
+    ("cli out cannot be written",
+     lambda t: run_cli("compare", "--preset", "smoke", "--out", "/proc/simclr-lab-run"),
+     CLIError, "/proc/simclr-lab-run"),
+    ("cli sweep with zero seeds",
+     lambda t: run_cli("sweep", "--preset", "smoke", "--seeds", "0", "--out", str(t)),
+     CLIError, "--seeds 0"),
+]
+
+
+@pytest.mark.parametrize("case, call, error, named", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_clearly(case, call, error, named, tmp_path):
+    with pytest.raises(error, match=named) as info:
+        call(tmp_path)
+    assert re.search(named, str(info.value))
+
+
+def test_there_are_at_least_25_cases():
+    assert len(CASES) >= 25
