@@ -19,8 +19,10 @@ def _check_number(name: str, value, low: float, high: float | None = None, low_o
     ok = ok and (high is None or value <= high)
     if not ok:
         bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}"
-        raise ValueError(f"Expected {name} in {bounds}{']' if high is not None else ')'}. "
-                         f"Received: {name}={value!r}")
+        raise ValueError(
+            f"Expected {name} in {bounds}{']' if high is not None else ')'}. "
+            f"Received: {name}={value!r}"
+        )
 
 
 def apply_color_affine(images, scale, mixing):
@@ -90,8 +92,9 @@ class RandomApply(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(layer=keras.saving.serialize_keras_object(self.layer), rate=self.rate,
-                      seed=self.seed)
+        config.update(
+            layer=keras.saving.serialize_keras_object(self.layer), rate=self.rate, seed=self.seed
+        )
         return config
 
     @classmethod

@@ -118,8 +118,15 @@ class PairedStream(_EpochStream):
     Both streams are reshuffled every epoch.
     """
 
-    def __init__(self, unlabelled, labelled_images, labelled_labels, plan: BatchPlan,
-                 epochs: int = 1, seed: int = 0):
+    def __init__(
+        self,
+        unlabelled,
+        labelled_images,
+        labelled_labels,
+        plan: BatchPlan,
+        epochs: int = 1,
+        seed: int = 0,
+    ):
         super().__init__(plan.steps, epochs, seed)
         self.unlabelled, self.images, self.labels = unlabelled, labelled_images, labelled_labels
         self.plan = plan

@@ -1,8 +1,8 @@
 """`simclr-lab`: the whole comparison headless, and what this machine offers.
 
-    simclr-lab compare --preset cpu --out runs/cpu
-    simclr-lab sweep --preset cpu --out runs/sweep
-    simclr-lab info
+simclr-lab compare --preset cpu --out runs/cpu
+simclr-lab sweep --preset cpu --out runs/sweep
+simclr-lab info
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from simclr_lab.config import PRESETS
 def _parse_setting(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--set {text!r} must look like section.field=value, e.g. pretrain.epochs=2.")
+        raise ValueError(
+            f"--set {text!r} must look like section.field=value, e.g. pretrain.epochs=2."
+        )
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:
@@ -35,33 +37,52 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="baseline -> pretraining -> finetuning -> frozen-feature evaluation"
     )
     compare.add_argument(
-        "--preset", default=None, help=f"one of {', '.join(PRESETS)} (default: "
-        "$SIMCLR_LAB_PRESET, else reference with a GPU and cpu without)"
+        "--preset",
+        default=None,
+        help=f"one of {', '.join(PRESETS)} (default: "
+        "$SIMCLR_LAB_PRESET, else reference with a GPU and cpu without)",
     )
     compare.add_argument("--out", default="runs/latest", help="folder for metrics and plots")
-    compare.add_argument("--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)")
     compare.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        "--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)"
+    )
+    compare.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
         help="override a setting, e.g. --set pretrain.epochs=2 (repeatable)",
     )
     compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    compare.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    compare.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
     sweep = commands.add_parser(
         "sweep", help="kNN and linear probe vs labels per class: SimCLR, random encoder, pixels"
     )
     sweep.add_argument("--preset", default=None, help=f"one of {', '.join(PRESETS)}")
     sweep.add_argument("--out", default="runs/sweep", help="folder for sweep.json/.md/.png")
-    sweep.add_argument("--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)")
-    sweep.add_argument("--labels-per-class", type=int, nargs="+", default=None,
-                       help="budgets to try (default 1 5 10 50 100, as the data allows)")
+    sweep.add_argument(
+        "--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)"
+    )
+    sweep.add_argument(
+        "--labels-per-class",
+        type=int,
+        nargs="+",
+        default=None,
+        help="budgets to try (default 1 5 10 50 100, as the data allows)",
+    )
     sweep.add_argument("--seeds", type=int, default=3, help="label draws per budget")
     sweep.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
-    sweep.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
+    sweep.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
     info = commands.add_parser("info", help="backend, devices and the data sources found here")
-    info.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    info.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     return parser
 
 
@@ -111,8 +132,10 @@ def main(argv=None) -> int:
     try:
         {"compare": _compare, "sweep": _sweep, "info": _info}[args.command](args)
     except KeyboardInterrupt:
-        print("simclr-lab: interrupted; finished epochs are kept and resume next time.",
-              file=sys.stderr)
+        print(
+            "simclr-lab: interrupted; finished epochs are kept and resume next time.",
+            file=sys.stderr,
+        )
         return 130
     except Exception as error:  # one readable line unless --debug
         if args.debug:

@@ -46,14 +46,17 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
         ("pretraining", lambda: train.pretrain(config, splits, cache_dir, verbose=verbose)),
         (
             "finetuning",
-            lambda: train.finetune(config, splits, phases["pretraining"], cache_dir,
-                                   verbose=verbose),
+            lambda: train.finetune(
+                config, splits, phases["pretraining"], cache_dir, verbose=verbose
+            ),
         ),
     ):
         log(f"\n== {phase} ==")
         phases[phase] = run()
-        source = "loaded from the cache" if phases[phase].from_cache else (
-            f"{phases[phase].seconds:.0f} s"
+        source = (
+            "loaded from the cache"
+            if phases[phase].from_cache
+            else (f"{phases[phase].seconds:.0f} s")
         )
         log(f"{train.report(phases[phase])} ({source})")
 
@@ -111,9 +114,12 @@ def comparison_table(metrics: dict) -> str:
     for name, phase in metrics["phases"].items():
         time_text = "cached" if phase["from_cache"] else f"{phase['seconds']:.0f} s"
         lines.append(f"| {labels[name]} | {phase['max_val_accuracy'] * 100:.2f}% | {time_text} |")
-    lines += ["", "| frozen features | kNN accuracy | linear probe accuracy |", "| --- | ---: | ---: |"]
+    lines += [
+        "",
+        "| frozen features | kNN accuracy | linear probe accuracy |",
+        "| --- | ---: | ---: |",
+    ]
     for name, scores in metrics["frozen_features"].items():
-        lines.append(
-            f"| {name} | {scores['knn_acc'] * 100:.2f}% | {scores['linear_probe_acc'] * 100:.2f}% |"
-        )
+        knn, probe = scores["knn_acc"] * 100, scores["linear_probe_acc"] * 100
+        lines.append(f"| {name} | {knn:.2f}% | {probe:.2f}% |")
     return "\n".join(lines)

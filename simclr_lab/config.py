@@ -26,7 +26,9 @@ def _check(condition: bool, message: str) -> None:
 
 
 def _check_choice(name: str, value, allowed) -> None:
-    _check(value in allowed, f"Unknown {name}={value!r}; allowed: {', '.join(map(repr, allowed))}.")
+    _check(
+        value in allowed, f"Unknown {name}={value!r}; allowed: {', '.join(map(repr, allowed))}."
+    )
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,11 @@ PRESETS: dict[str, Config] = {
             "images, 2 epochs each. Runs in seconds; for tests and CI, not for conclusions."
         ),
         data=DataConfig(
-            source="synthetic", image_size=32, labels_per_class=20, num_unlabelled=960, num_test=300
+            source="synthetic",
+            image_size=32,
+            labels_per_class=20,
+            num_unlabelled=960,
+            num_test=300,
         ),
         pretrain=PretrainConfig(epochs=2, batch_size=128, labelled_per_step=16),
         supervised=SupervisedConfig(epochs=2, batch_size=32),

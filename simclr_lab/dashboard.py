@@ -122,8 +122,9 @@ class LiveDashboard(keras.callbacks.Callback):
         import ipywidgets as widgets
         from IPython.display import HTML, display
 
-        self.button = widgets.Button(description="Stop training", button_style="warning",
-                                     icon="stop")
+        self.button = widgets.Button(
+            description="Stop training", button_style="warning", icon="stop"
+        )
         self.button.on_click(self._request_stop)
         display(self.button)
         self._status = display(HTML("starting…"), display_id=True)

@@ -157,8 +157,16 @@ def _synthetic_splits(config: DataConfig) -> Splits:
     test_x, test_y = synthetic.make_shapes(
         config.num_test or SYNTHETIC_SIZES["test"], size, seed=seed * 3 + 3
     )
-    return Splits("synthetic", unlabelled, pool_x, pool_y, test_x, test_y, synthetic.CLASS_NAMES,
-                  unlabelled_labels)
+    return Splits(
+        "synthetic",
+        unlabelled,
+        pool_x,
+        pool_y,
+        test_x,
+        test_y,
+        synthetic.CLASS_NAMES,
+        unlabelled_labels,
+    )
 
 
 # ---------------------------------------------------------------- Fashion-MNIST (IDX files)
@@ -231,7 +239,9 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
 
     chunks = []
     for start in range(0, len(images), 2048):
-        chunk = keras.ops.image.resize(images[start : start + 2048].astype("float32"), (size, size))
+        chunk = keras.ops.image.resize(
+            images[start : start + 2048].astype("float32"), (size, size)
+        )
         chunks.append(np.clip(keras.ops.convert_to_numpy(chunk) + 0.5, 0, 255).astype("uint8"))
     return np.concatenate(chunks) if chunks else images
 

@@ -30,7 +30,9 @@ def _check_features(name, features, labels):
     features = np.asarray(features, dtype="float32")
     labels = np.asarray(labels)
     if features.ndim != 2 or len(features) == 0:
-        raise ValueError(f"{name} features must be a non-empty (N, D) array; got {features.shape}.")
+        raise ValueError(
+            f"{name} features must be a non-empty (N, D) array; got {features.shape}."
+        )
     if len(labels) != len(features):
         raise ValueError(
             f"{name}: {len(features)} feature rows but {len(labels)} labels; they must match."
@@ -62,7 +64,9 @@ def knn_predict(
     if test.ndim != 2 or len(test) == 0:
         raise ValueError(f"test features must be a non-empty (M, D) array; got {test.shape}.")
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(train):
-        raise ValueError(f"k={k!r} must be an integer from 1 to the {len(train)} training samples.")
+        raise ValueError(
+            f"k={k!r} must be an integer from 1 to the {len(train)} training samples."
+        )
     if tau <= 0:
         raise ValueError(f"tau={tau!r} must be > 0.")
     classes = num_classes or int(train_y.max()) + 1
@@ -82,8 +86,9 @@ def knn_predict(
     return predictions
 
 
-def knn_accuracy(train_features, train_labels, test_features, test_labels, k=200, tau=0.07,
-                 batch_size=512) -> float:
+def knn_accuracy(
+    train_features, train_labels, test_features, test_labels, k=200, tau=0.07, batch_size=512
+) -> float:
     """Share of test features whose weighted-kNN class (see `knn_predict`) is right."""
     test, test_y = _check_features("test", test_features, test_labels)
     classes = int(max(np.max(train_labels), test_y.max())) + 1
@@ -91,8 +96,14 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, k=200
     return float(np.mean(predicted == test_y))
 
 
-def linear_probe_accuracy(train_features, train_labels, test_features, test_labels,
-                          regularisation: float = 1.0, seed: int = 0) -> float:
+def linear_probe_accuracy(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    regularisation: float = 1.0,
+    seed: int = 0,
+) -> float:
     """Test accuracy of logistic regression fitted on frozen (standardised) features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -150,7 +161,10 @@ class KNNMonitor(keras.callbacks.Callback):
             train = encode(encoder, self.splits.labelled_images)
             test = encode(encoder, self.splits.test_images)
             self.last = knn_accuracy(
-                train, self.splits.labelled_labels, test, self.splits.test_labels,
+                train,
+                self.splits.labelled_labels,
+                test,
+                self.splits.test_labels,
                 k=min(self.k, len(train)),
             )
         if logs is not None:

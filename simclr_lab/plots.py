@@ -58,7 +58,7 @@ def plot_history(history: dict, keys=None, title="Training history"):
 
 
 def show_images(rows: dict[str, np.ndarray], columns: int = 8):
-    """A grid: one row per name, `columns` images per row; images (N, H, W, 3) in [0, 1] or uint8."""
+    """A grid: one row per name, `columns` images a row; images (N, H, W, 3), [0, 1] or uint8."""
     if not rows:
         raise ValueError("rows is empty: pass at least one named batch of images.")
     fig, axes = plt.subplots(
@@ -118,9 +118,12 @@ def plot_retrieval(query_images, gallery_images, encoders: dict, queries=5, k=6)
     if k < 1 or k > len(gallery_images):
         raise ValueError(f"k={k} must be in [1, {len(gallery_images)}] (the gallery size).")
     queries = min(queries, len(query_images))
-    fig, axes = plt.subplots(queries * len(encoders), k + 1,
-                             figsize=(1.2 * (k + 1), 1.25 * queries * len(encoders)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        queries * len(encoders),
+        k + 1,
+        figsize=(1.2 * (k + 1), 1.25 * queries * len(encoders)),
+        squeeze=False,
+    )
     for block, (name, encode) in enumerate(encoders.items()):
         q = encode(query_images[:queries])
         g = encode(gallery_images)
@@ -166,14 +169,26 @@ def plot_label_sweep(summary: list[dict], extra: dict | None = None):
     names = list(dict.fromkeys(e["features"] for e in summary))
     for ax, metric, title in zip(axes, ("knn_acc", "linear_probe_acc"), ("kNN", "linear probe")):
         for name in names:
-            rows = sorted((e for e in summary if e["features"] == name), key=lambda e: e["per_class"])
+            rows = sorted(
+                (e for e in summary if e["features"] == name), key=lambda e: e["per_class"]
+            )
             x = [e["per_class"] for e in rows]
             ax.plot(x, [e[metric] * 100 for e in rows], marker="o", label=name)
-            ax.fill_between(x, [e[metric + "_min"] * 100 for e in rows],
-                            [e[metric + "_max"] * 100 for e in rows], alpha=0.2)
+            ax.fill_between(
+                x,
+                [e[metric + "_min"] * 100 for e in rows],
+                [e[metric + "_max"] * 100 for e in rows],
+                alpha=0.2,
+            )
         for name, points in (extra or {}).items():
-            ax.scatter(list(points), [v * 100 for v in points.values()], marker="*", s=120,
-                       label=name, zorder=3)
+            ax.scatter(
+                list(points),
+                [v * 100 for v in points.values()],
+                marker="*",
+                s=120,
+                label=name,
+                zorder=3,
+            )
         ax.set_xscale("log")
         ax.set_xlabel("labels per class")
         ax.set_title(f"{title} on frozen features")

@@ -14,8 +14,14 @@ from simclr_lab.evaluate import feature_scores
 DEFAULT_BUDGETS = (1, 5, 10, 50, 100)
 
 
-def label_sweep(feature_sets: dict, splits: Splits, per_class=DEFAULT_BUDGETS, seeds=(0, 1, 2),
-                k: int = 200, log=None) -> list[dict]:
+def label_sweep(
+    feature_sets: dict,
+    splits: Splits,
+    per_class=DEFAULT_BUDGETS,
+    seeds=(0, 1, 2),
+    k: int = 200,
+    log=None,
+) -> list[dict]:
     """Rows of {features, per_class, seed, knn_acc, linear_probe_acc}.
 
     feature_sets: {name: (pool features (U, D), test features (M, D))}, the pool being the
@@ -42,8 +48,10 @@ def label_sweep(feature_sets: dict, splits: Splits, per_class=DEFAULT_BUDGETS, s
                 scores = feature_scores(pool[chosen], labels[chosen], test, splits.test_labels, k)
                 rows.append({"features": name, "per_class": budget, "seed": seed, **scores})
                 if log:
-                    log(f"{name:>16} {budget:>4} a class, seed {seed}: "
-                        f"kNN {scores['knn_acc']:.3f}, probe {scores['linear_probe_acc']:.3f}")
+                    log(
+                        f"{name:>16} {budget:>4} a class, seed {seed}: "
+                        f"kNN {scores['knn_acc']:.3f}, probe {scores['linear_probe_acc']:.3f}"
+                    )
     return rows
 
 
@@ -58,15 +66,20 @@ def summarise(rows: list[dict]) -> list[dict]:
         for metric in ("knn_acc", "linear_probe_acc"):
             values = np.array([r[metric] for r in group])
             entry[metric] = float(values.mean())
-            entry[f"{metric}_min"], entry[f"{metric}_max"] = float(values.min()), float(values.max())
+            entry[f"{metric}_min"], entry[f"{metric}_max"] = (
+                float(values.min()),
+                float(values.max()),
+            )
         summary.append(entry)
     return summary
 
 
 def sweep_table(summary: list[dict]) -> str:
     """Markdown: one row per feature set and budget, mean [min, max] in percent."""
-    lines = ["| features | labels a class | kNN accuracy | linear probe accuracy |",
-             "| --- | ---: | ---: | ---: |"]
+    lines = [
+        "| features | labels a class | kNN accuracy | linear probe accuracy |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for e in summary:
         cells = [
             f"{e[m] * 100:.1f}% [{e[m + '_min'] * 100:.1f}, {e[m + '_max'] * 100:.1f}]"
@@ -106,21 +119,36 @@ def run_sweep(config, out_dir, cache_dir=None, per_class=None, seeds=(0, 1, 2), 
     random_encoder = get_encoder(config.model.width, splits.image_shape[0])
     flat = lambda images: images.reshape(len(images), -1)  # noqa: E731 (uint8 until used)
     feature_sets = {
-        "simclr encoder": (encode(pretrained.model.encoder, splits.unlabelled),
-                           encode(pretrained.model.encoder, splits.test_images)),
-        "random encoder": (encode(random_encoder, splits.unlabelled),
-                           encode(random_encoder, splits.test_images)),
+        "simclr encoder": (
+            encode(pretrained.model.encoder, splits.unlabelled),
+            encode(pretrained.model.encoder, splits.test_images),
+        ),
+        "random encoder": (
+            encode(random_encoder, splits.unlabelled),
+            encode(random_encoder, splits.test_images),
+        ),
         "raw pixels": (flat(splits.unlabelled), flat(splits.test_images)),
     }
     rows = label_sweep(feature_sets, splits, per_class, seeds, log=log)
     summary = summarise(rows)
     table = sweep_table(summary)
     log("\n" + table)
-    atomic_write_text(out / "sweep.json", json.dumps(
-        {"preset": config.name, "rows": rows, "summary": summary,
-         "wall_seconds": time.perf_counter() - start}, indent=2))
+    atomic_write_text(
+        out / "sweep.json",
+        json.dumps(
+            {
+                "preset": config.name,
+                "rows": rows,
+                "summary": summary,
+                "wall_seconds": time.perf_counter() - start,
+            },
+            indent=2,
+        ),
+    )
     atomic_write_text(out / "sweep.md", table + "\n")
     plots.plot_label_sweep(summary).savefig(out / "sweep.png", dpi=100)
-    log(f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
-        f"({time.perf_counter() - start:.0f} s)")
+    log(
+        f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     return summary

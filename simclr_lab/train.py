@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from simclr_lab.augment import get_augmenter
-from simclr_lab.batching import BatchPlan, LabelledStream, PairedStream, EvalStream, plan_batches
+from simclr_lab.batching import BatchPlan, EvalStream, LabelledStream, PairedStream, plan_batches
 from simclr_lab.cache import RunDir, atomic_write_text, default_cache_dir
 from simclr_lab.config import AugmentConfig, Config
 from simclr_lab.data import Splits
@@ -242,7 +242,9 @@ def _test_stream(splits: Splits) -> EvalStream:
 
 
 def _data_key(config: Config, splits: Splits) -> dict:
-    return {"splits": [len(splits.unlabelled), len(splits.labelled_labels), len(splits.test_labels)]}
+    return {
+        "splits": [len(splits.unlabelled), len(splits.labelled_labels), len(splits.test_labels)]
+    }
 
 
 def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2):
@@ -252,12 +254,23 @@ def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbo
     model = build_contrastive_model(config, splits, plan.steps)
     run = RunDir(root, "pretraining", {**config.key_dict(), **_data_key(config, splits)})
     stream = PairedStream(
-        splits.unlabelled, splits.labelled_images, splits.labelled_labels, plan,
-        config.pretrain.epochs, config.seed,
+        splits.unlabelled,
+        splits.labelled_images,
+        splits.labelled_labels,
+        plan,
+        config.pretrain.epochs,
+        config.seed,
     )
     return _run_phase(
-        "pretraining", model, run, stream, _test_stream(splits), config.pretrain.epochs,
-        callbacks, verbose, config.seed,
+        "pretraining",
+        model,
+        run,
+        stream,
+        _test_stream(splits),
+        config.pretrain.epochs,
+        callbacks,
+        verbose,
+        config.seed,
     )
 
 
@@ -282,8 +295,14 @@ def train_baseline(config: Config, splits: Splits, cache_dir=None, callbacks=(),
     return _supervised("baseline", config, splits, None, cache_dir, callbacks, verbose, {})
 
 
-def finetune(config: Config, splits: Splits, pretrained: PhaseResult, cache_dir=None,
-             callbacks=(), verbose=2):
+def finetune(
+    config: Config,
+    splits: Splits,
+    pretrained: PhaseResult,
+    cache_dir=None,
+    callbacks=(),
+    verbose=2,
+):
     """Finetune a copy of the pretrained encoder with a fresh Dense head on the labels."""
     encoder = keras.models.clone_model(pretrained.model.encoder)
     encoder.set_weights(pretrained.model.encoder.get_weights())

@@ -33,22 +33,27 @@ class AugmentationExplorer(widgets.VBox):
     images: uint8 (N, H, W, 3), a handful of them (each becomes one row).
     """
 
-    def __init__(self, images, views: int = 4, min_area=0.25, brightness=0.6, jitter=0.2,
-                 seed: int = 0):
+    def __init__(
+        self, images, views: int = 4, min_area=0.25, brightness=0.6, jitter=0.2, seed: int = 0
+    ):
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(
                 f"images must be uint8 of shape (N, H, W, 3); got {images.dtype} {images.shape}."
             )
         self.images, self.num_views, self.seed = images[:6], views, seed
-        slider = dict(continuous_update=False, readout_format=".2f",
-                      style={"description_width": "80px"})
-        self.min_area = widgets.FloatSlider(min_area, min=0.05, max=1.0, step=0.05,
-                                            description="min_area", **slider)
-        self.brightness = widgets.FloatSlider(brightness, min=0.0, max=1.0, step=0.05,
-                                              description="brightness", **slider)
-        self.jitter = widgets.FloatSlider(jitter, min=0.0, max=0.5, step=0.05,
-                                          description="jitter", **slider)
+        slider = dict(
+            continuous_update=False, readout_format=".2f", style={"description_width": "80px"}
+        )
+        self.min_area = widgets.FloatSlider(
+            min_area, min=0.05, max=1.0, step=0.05, description="min_area", **slider
+        )
+        self.brightness = widgets.FloatSlider(
+            brightness, min=0.0, max=1.0, step=0.05, description="brightness", **slider
+        )
+        self.jitter = widgets.FloatSlider(
+            jitter, min=0.0, max=0.5, step=0.05, description="jitter", **slider
+        )
         self.recipe = widgets.Dropdown(options=RECIPES, value="reference", description="recipe")
         self.resample = widgets.Button(description="Resample", icon="refresh")
         self.output = widgets.Output()
@@ -56,23 +61,39 @@ class AugmentationExplorer(widgets.VBox):
         for control in (self.min_area, self.brightness, self.jitter, self.recipe):
             control.observe(self.redraw, names="value")
         self.resample.on_click(self.redraw)
-        controls = widgets.HBox([widgets.VBox([self.min_area, self.brightness, self.jitter]),
-                                 widgets.VBox([self.recipe, self.resample])])
+        controls = widgets.HBox(
+            [
+                widgets.VBox([self.min_area, self.brightness, self.jitter]),
+                widgets.VBox([self.recipe, self.resample]),
+            ]
+        )
         super().__init__([controls, self.output])
         self.redraw()
 
     def redraw(self, *_):
         """Draw fresh views with the current settings."""
-        augmenter = get_augmenter(self.min_area.value, self.brightness.value, self.jitter.value,
-                                  self.recipe.value, seed=self.seed + self.redraws)
-        self.views = np.stack([
-            keras.ops.convert_to_numpy(augmenter(self.images, training=True))
-            for _ in range(self.num_views)
-        ], axis=1)  # (N, views, H, W, 3)
+        augmenter = get_augmenter(
+            self.min_area.value,
+            self.brightness.value,
+            self.jitter.value,
+            self.recipe.value,
+            seed=self.seed + self.redraws,
+        )
+        self.views = np.stack(
+            [
+                keras.ops.convert_to_numpy(augmenter(self.images, training=True))
+                for _ in range(self.num_views)
+            ],
+            axis=1,
+        )  # (N, views, H, W, 3)
         self.redraws += 1
         columns = self.num_views + 1
-        fig, axes = plt.subplots(len(self.images), columns,
-                                 figsize=(1.5 * columns, 1.5 * len(self.images)), squeeze=False)
+        fig, axes = plt.subplots(
+            len(self.images),
+            columns,
+            figsize=(1.5 * columns, 1.5 * len(self.images)),
+            squeeze=False,
+        )
         for row, image in enumerate(self.images):
             pictures = [image / 255.0, *self.views[row]]
             for col, picture in enumerate(pictures):
@@ -93,8 +114,14 @@ class TemperatureExplorer(widgets.VBox):
     projections_1, projections_2: (N, D) projections of two views of the same N images.
     """
 
-    def __init__(self, projections_1, projections_2, temperature=0.1, row: int = 0,
-                 loss_name: str = "infonce"):
+    def __init__(
+        self,
+        projections_1,
+        projections_2,
+        temperature=0.1,
+        row: int = 0,
+        loss_name: str = "infonce",
+    ):
         self.p1 = np.asarray(projections_1, dtype="float32")
         self.p2 = np.asarray(projections_2, dtype="float32")
         if self.p1.shape != self.p2.shape or self.p1.ndim != 2 or len(self.p1) < 2:
@@ -106,8 +133,14 @@ class TemperatureExplorer(widgets.VBox):
             raise ValueError(f"row={row} must be in [0, {len(self.p1) - 1}].")
         self.row, self.loss_fn = row, loss.get_loss(loss_name)
         self.temperature = widgets.FloatLogSlider(
-            temperature, base=10, min=-2, max=1, step=0.05, description="temperature",
-            continuous_update=False, readout_format=".3f",
+            temperature,
+            base=10,
+            min=-2,
+            max=1,
+            step=0.05,
+            description="temperature",
+            continuous_update=False,
+            readout_format=".3f",
         )
         self.label = widgets.HTML()
         self.output = widgets.Output()
@@ -126,9 +159,11 @@ class TemperatureExplorer(widgets.VBox):
         t = self.temperature.value
         value, accuracy, similarities = self._measure(t)
         self.summary = {"temperature": t, "loss": value, "contrastive_accuracy": accuracy}
-        self.label.value = (f"temperature {t:.3f}: loss <b>{value:.3f}</b> "
-                            f"(chance level log N = {np.log(len(self.p1)):.3f}), "
-                            f"contrastive accuracy <b>{accuracy:.2f}</b>")
+        self.label.value = (
+            f"temperature {t:.3f}: loss <b>{value:.3f}</b> "
+            f"(chance level log N = {np.log(len(self.p1)):.3f}), "
+            f"contrastive accuracy <b>{accuracy:.2f}</b>"
+        )
         row = similarities[self.row]
         softmax = np.exp(row - row.max())
         softmax /= softmax.sum()
@@ -156,18 +191,26 @@ class SettingsLab(widgets.VBox):
 
     def __init__(self, train_fn, splits, temperature=0.1, min_area=0.25):
         self.train_fn, self.splits = train_fn, splits
-        self.temperature = widgets.FloatLogSlider(temperature, base=10, min=-2, max=0,
-                                                  step=0.1, description="temperature",
-                                                  readout_format=".3f")
-        self.min_area = widgets.FloatSlider(min_area, min=0.1, max=1.0, step=0.05,
-                                            description="min_area", readout_format=".2f")
+        self.temperature = widgets.FloatLogSlider(
+            temperature,
+            base=10,
+            min=-2,
+            max=0,
+            step=0.1,
+            description="temperature",
+            readout_format=".3f",
+        )
+        self.min_area = widgets.FloatSlider(
+            min_area, min=0.1, max=1.0, step=0.05, description="min_area", readout_format=".2f"
+        )
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(self.run)
         self.live = widgets.Output()
         self.table = widgets.HTML()
         self.results: list[dict] = []
-        super().__init__([widgets.HBox([self.temperature, self.min_area, self.button]),
-                          self.live, self.table])
+        super().__init__(
+            [widgets.HBox([self.temperature, self.min_area, self.button]), self.live, self.table]
+        )
 
     def run(self, *_):
         """Train with the current settings and add a row to the table."""
@@ -177,8 +220,9 @@ class SettingsLab(widgets.VBox):
             with self.live:
                 encoder = self.train_fn(self.temperature.value, self.min_area.value)
             scores = evaluate.frozen_scores(encoder, self.splits)
-            self.results.append({"temperature": self.temperature.value,
-                                 "min_area": self.min_area.value, **scores})
+            self.results.append(
+                {"temperature": self.temperature.value, "min_area": self.min_area.value, **scores}
+            )
             self.table.value = self._table_html()
         finally:
             self.button.disabled = False
@@ -189,6 +233,8 @@ class SettingsLab(widgets.VBox):
             f"<td>{r['knn_acc'] * 100:.1f}%</td><td>{r['linear_probe_acc'] * 100:.1f}%</td></tr>"
             for r in self.results
         )
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in
-                       ("temperature", "min_area", "kNN accuracy", "linear probe accuracy"))
+        head = "".join(
+            f"<th>{html.escape(h)}</th>"
+            for h in ("temperature", "min_area", "kNN accuracy", "linear probe accuracy")
+        )
         return f"<table><tr>{head}</tr>{rows}</table>"

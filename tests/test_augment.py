@@ -61,8 +61,10 @@ def test_color_affine_works_in_tf_data():
     if keras.backend.backend() != "tensorflow":
         pytest.skip("tf.data maps run TensorFlow ops")
     layer = RandomColorAffine(0.6, 0.2, seed=1)
-    dataset = tf.data.Dataset.from_tensor_slices(_images()).batch(4).map(
-        lambda x: layer(x, training=True)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(_images())
+        .batch(4)
+        .map(lambda x: layer(x, training=True))
     )
     batches = list(dataset.as_numpy_iterator())
     assert [b.shape for b in batches] == [(4, 32, 32, 3)] * 2

@@ -10,8 +10,18 @@ from simclr_lab.cli import main
 @pytest.mark.slow
 def test_compare_smoke_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["compare", "--preset", "smoke", "--out", str(out),
-                 "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    code = main(
+        [
+            "compare",
+            "--preset",
+            "smoke",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| supervised baseline |" in printed and "| pretraining + finetuning |" in printed
@@ -25,14 +35,36 @@ def test_compare_smoke_end_to_end(tmp_path, capsys):
     assert (out / "comparison.png").stat().st_size > 10_000
     assert (out / "table.md").read_text().startswith("| run |")
     # A second run loads every phase from the cache.
-    assert main(["compare", "--preset", "smoke", "--out", str(out),
-                 "--cache-dir", str(tmp_path / "cache"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.count("(loaded from the cache)") == 3
 
 
 def test_set_overrides_reach_the_config(tmp_path, capsys):
-    code = main(["compare", "--preset", "smoke", "--set", "pretrain.temperature=-1",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "compare",
+            "--preset",
+            "smoke",
+            "--set",
+            "pretrain.temperature=-1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 2
     assert "temperature=-1" in capsys.readouterr().err
 
@@ -40,7 +72,9 @@ def test_set_overrides_reach_the_config(tmp_path, capsys):
 def test_errors_are_one_line_without_traceback():
     result = subprocess.run(
         [sys.executable, "-m", "simclr_lab", "compare", "--preset", "gpu-huge"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("simclr-lab: error: Unknown preset")
@@ -50,7 +84,9 @@ def test_errors_are_one_line_without_traceback():
 def test_debug_shows_the_traceback():
     result = subprocess.run(
         [sys.executable, "-m", "simclr_lab", "--debug", "compare", "--preset", "gpu-huge"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0 and "Traceback" in result.stderr
 
@@ -63,21 +99,48 @@ def test_info_lists_backend_and_sources(capsys):
 
 @pytest.mark.slow
 def test_sweep_smoke_end_to_end(tmp_path, capsys):
-    code = main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "sweep"),
-                 "--cache-dir", str(tmp_path / "cache"), "--labels-per-class", "1", "5",
-                 "--seeds", "2"])
+    code = main(
+        [
+            "sweep",
+            "--preset",
+            "smoke",
+            "--out",
+            str(tmp_path / "sweep"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--labels-per-class",
+            "1",
+            "5",
+            "--seeds",
+            "2",
+        ]
+    )
     assert code == 0
     result = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert len(result["rows"]) == 2 * 2 * 3  # budgets x seeds x feature sets
     assert {e["features"] for e in result["summary"]} == {
-        "simclr encoder", "random encoder", "raw pixels"}
+        "simclr encoder",
+        "random encoder",
+        "raw pixels",
+    }
     assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 10_000
     assert "| raw pixels | 5 |" in capsys.readouterr().out
 
 
 def test_sweep_refuses_too_many_labels_before_training(tmp_path, capsys):
-    code = main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "s"),
-                 "--cache-dir", str(tmp_path / "cache"), "--labels-per-class", "100000"])
+    code = main(
+        [
+            "sweep",
+            "--preset",
+            "smoke",
+            "--out",
+            str(tmp_path / "s"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--labels-per-class",
+            "100000",
+        ]
+    )
     assert code == 2
     assert "[100000]" in capsys.readouterr().err
     assert not list((tmp_path / "cache").glob("pretraining-*"))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from simclr_lab import data
-from simclr_lab.batching import LabelledStream, PairedStream, EvalStream, plan_batches
+from simclr_lab.batching import EvalStream, LabelledStream, PairedStream, plan_batches
 from simclr_lab.config import DataConfig, get_preset
 from simclr_lab.synthetic import make_shapes
 
@@ -94,7 +94,9 @@ def test_smoke_splits_shapes(smoke_splits):
 
 
 def _write_idx(path, array):
-    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     with gzip.open(path, "wb") as file:
         file.write(header + array.astype("uint8").tobytes())
 
@@ -117,7 +119,9 @@ def fake_fashion_mnist(tmp_path, monkeypatch):
 def test_fashion_mnist_from_idx_files(fake_fashion_mnist):
     folder, arrays = fake_fashion_mnist
     assert data.find_fashion_mnist() == folder  # $SIMCLR_LAB_DATA is looked in first
-    splits = data.load_splits(DataConfig(source="fashion_mnist", image_size=32, labels_per_class=3))
+    splits = data.load_splits(
+        DataConfig(source="fashion_mnist", image_size=32, labels_per_class=3)
+    )
     assert splits.unlabelled.shape == (60, 32, 32, 3)
     np.testing.assert_array_equal(splits.unlabelled[:, 2:30, 2:30, 1], arrays["train_images"])
     assert splits.unlabelled[:, :2].max() == 0  # zero padding around the 28x28 item
@@ -126,7 +130,9 @@ def test_fashion_mnist_from_idx_files(fake_fashion_mnist):
 
 
 def test_fashion_mnist_resized_to_larger_images(fake_fashion_mnist):
-    splits = data.load_splits(DataConfig(source="fashion_mnist", image_size=48, labels_per_class=1))
+    splits = data.load_splits(
+        DataConfig(source="fashion_mnist", image_size=48, labels_per_class=1)
+    )
     assert splits.unlabelled.shape == (60, 48, 48, 3)
 
 

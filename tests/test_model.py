@@ -30,8 +30,13 @@ def test_one_step_gives_finite_metrics(model_and_stream):
 
 def test_validation_reports_contrastive_metrics_on_test_pairs(model_and_stream, smoke_splits):
     model, _ = model_and_stream
-    logs = model.evaluate(smoke_splits.test_images[:64], smoke_splits.test_labels[:64],
-                          batch_size=64, return_dict=True, verbose=0)
+    logs = model.evaluate(
+        smoke_splits.test_images[:64],
+        smoke_splits.test_labels[:64],
+        batch_size=64,
+        return_dict=True,
+        verbose=0,
+    )
     assert logs["c_loss"] > 0 and np.isfinite(logs["c_loss"])
     assert logs["c_acc"] > 0  # the reference logged 0 here; test pairs are really compared
 
@@ -54,8 +59,9 @@ def test_probe_loss_sends_no_gradient_into_the_encoder(model_and_stream):
     (u, x), y = stream[0]
     with tf.GradientTape(persistent=True) as tape:
         out = model((u, x), training=True)
-        p_loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
-            y, out["probe_logits"], from_logits=True))
+        p_loss = keras.ops.mean(
+            keras.losses.sparse_categorical_crossentropy(y, out["probe_logits"], from_logits=True)
+        )
         c_loss = keras.ops.mean(out["projections_1"] * out["projections_2"])
     probe_grads = tape.gradient(p_loss, model.encoder.trainable_weights)
     assert all(g is None for g in probe_grads)
@@ -64,8 +70,9 @@ def test_probe_loss_sends_no_gradient_into_the_encoder(model_and_stream):
 
 
 def test_learnable_temperature_moves_and_stays_positive(smoke_config, smoke_splits):
-    config = smoke_config.replace(**{"pretrain.learnable_temperature": True,
-                                     "pretrain.learning_rate": 3e-2})
+    config = smoke_config.replace(
+        **{"pretrain.learnable_temperature": True, "pretrain.learning_rate": 3e-2}
+    )
     model = build_contrastive_model(config, smoke_splits)
     plan = pretraining_plan(config, smoke_splits)
     s = smoke_splits
@@ -119,16 +126,20 @@ def test_trains_under_jax_without_tensorflow(tmp_path):
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     result = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path)], env=env, capture_output=True,
-        text=True, timeout=600,
+        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "JAX OK" in result.stdout
 
 
 def test_cosine_schedule_with_warmup(smoke_config, smoke_splits):
-    config = smoke_config.replace(**{"pretrain.schedule": "cosine", "pretrain.warmup_fraction": 0.25,
-                                     "pretrain.epochs": 4})
+    config = smoke_config.replace(
+        **{"pretrain.schedule": "cosine", "pretrain.warmup_fraction": 0.25, "pretrain.epochs": 4}
+    )
     schedule = learning_rate_schedule(config, steps_per_epoch=10)  # 40 steps in all
     rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 5, 10, 25, 40)]
     assert rates[0] == pytest.approx(0.0, abs=1e-9)  # warm-up starts at zero
@@ -138,7 +149,9 @@ def test_cosine_schedule_with_warmup(smoke_config, smoke_splits):
 
 
 def test_batchnorm_projection_head_trains(smoke_config, smoke_splits):
-    config = smoke_config.replace(**{"model.projection_batchnorm": True, "pretrain.loss": "ntxent"})
+    config = smoke_config.replace(
+        **{"model.projection_batchnorm": True, "pretrain.loss": "ntxent"}
+    )
     model = build_contrastive_model(config, smoke_splits)
     kinds = [type(layer).__name__ for layer in model.projection_head.layers]
     assert kinds == ["Dense", "BatchNormalization", "ReLU", "Dense"]

@@ -6,8 +6,10 @@ from simclr_lab import plots
 
 
 def test_training_curves_one_panel_per_metric():
-    histories = {"baseline": {"val_acc": [0.1, 0.2], "val_loss": [2, 1]},
-                 "pretraining": {"val_p_acc": [0.1, 0.3], "val_p_loss": [2, 1.5]}}
+    histories = {
+        "baseline": {"val_acc": [0.1, 0.2], "val_loss": [2, 1]},
+        "pretraining": {"val_p_acc": [0.1, 0.3], "val_p_loss": [2, 1.5]},
+    }
     fig = plots.plot_training_curves(histories)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert len(fig.axes[0].lines) == 2

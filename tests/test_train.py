@@ -58,8 +58,9 @@ def test_nan_loss_stops_with_advice_and_caches_nothing(config, smoke_splits, tmp
 def test_interrupted_pretraining_resumes_to_the_same_result(config, smoke_splits, tmp_path):
     whole = train.pretrain(config, smoke_splits, tmp_path / "whole", verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        train.pretrain(config, smoke_splits, tmp_path / "cut", callbacks=[_Interrupt(2)],
-                       verbose=0)
+        train.pretrain(
+            config, smoke_splits, tmp_path / "cut", callbacks=[_Interrupt(2)], verbose=0
+        )
     resumed = train.pretrain(config, smoke_splits, tmp_path / "cut", verbose=0)
     assert not resumed.from_cache
     assert {k: len(v) for k, v in resumed.history.items()} == {

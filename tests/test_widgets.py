@@ -63,8 +63,14 @@ def test_dashboard_records_frames_and_stops_on_request(smoke_config, smoke_split
         def on_epoch_end(self, epoch, logs=None):
             dashboard._request_stop()
 
-    model.fit(stream, epochs=3, steps_per_epoch=plan.steps, shuffle=False, verbose=0,
-              callbacks=[dashboard, StopAfterFirstEpoch()])
+    model.fit(
+        stream,
+        epochs=3,
+        steps_per_epoch=plan.steps,
+        shuffle=False,
+        verbose=0,
+        callbacks=[dashboard, StopAfterFirstEpoch()],
+    )
     assert len(dashboard.history["c_loss"]) == 2  # stopped during epoch 2, not after 3
     assert dashboard.frames >= 4
     assert all(row["images_per_s"] > 0 for row in dashboard.rows)
