@@ -79,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
 
+    bench = commands.add_parser("bench", help="images/s of the pretraining step, part by part")
+    bench.add_argument("--size", type=int, default=32, help="image size (96: the reference)")
+    bench.add_argument("--batch", type=int, default=525, help="images a step (525: 500 + 25)")
+    bench.add_argument("--steps", type=int, default=10, help="timed steps per part")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    bench.add_argument("--precision", default="float32", help="float32 or mixed_bfloat16")
+    bench.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+
     info = commands.add_parser("info", help="backend, devices and the data sources found here")
     info.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -102,6 +112,18 @@ def _sweep(args) -> None:
         raise ValueError(f"--seeds {args.seeds} must be at least 1.")
     config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
     run_sweep(config, args.out, args.cache_dir, args.labels_per_class, range(args.seeds))
+
+
+def _bench(args) -> None:
+    from simclr_lab.bench import bench_table, run_bench
+
+    if args.batch < 26 or args.steps < 1 or args.warmup < 0:
+        raise ValueError(
+            f"--batch {args.batch} --steps {args.steps} --warmup {args.warmup}: the batch must "
+            f"exceed its 25 labelled images, steps be >= 1 and warmup >= 0."
+        )
+    result = run_bench(args.size, args.batch, 25, args.steps, args.warmup, args.precision)
+    print(bench_table(result))
 
 
 def _info(args) -> None:
@@ -130,7 +152,7 @@ def _info(args) -> None:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        {"compare": _compare, "sweep": _sweep, "info": _info}[args.command](args)
+        {"compare": _compare, "sweep": _sweep, "bench": _bench, "info": _info}[args.command](args)
     except KeyboardInterrupt:
         print(
             "simclr-lab: interrupted; finished epochs are kept and resume next time.",

@@ -1,0 +1,83 @@
+"""Pretraining throughput of simclr-lab against the reference recipe, alternately, in rounds.
+
+    python benchmarks/side_by_side.py --reference ../shared/bench/seed_recipe.py --rounds 3
+
+Each round runs, at 32x32 (Fashion-MNIST padded) and at 96x96 (random images, STL-10's
+shape), batch 525 = 500 + 25: the reference script's pretraining phase, then
+`simclr-lab bench`. It prints the ratio ours / reference per round and the median, and writes
+every figure as JSON. Without the reference script, it measures ours alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REFERENCE_ARGS = {
+    32: ["--data", "fashion_mnist", "--num-unlabeled", "10000", "--num-labeled", "500"],
+    96: ["--data", "random96", "--num-unlabeled", "2500", "--num-labeled", "125",
+         "--num-test", "525"],
+}
+
+
+def _json_line(output: str, prefix: str) -> dict:
+    for line in reversed(output.splitlines()):
+        if line.startswith(prefix):
+            return json.loads(line[len(prefix):])
+    raise RuntimeError(f"no {prefix.strip()} line in the output:\n{output[-2000:]}")
+
+
+def reference_images_per_s(script: Path, size: int) -> float:
+    command = [sys.executable, str(script), *REFERENCE_ARGS[size], "--epochs", "1",
+               "--phases", "pretrain", "--no-summary", "--verbose", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return _json_line(result.stdout, "RESULT_JSON ")["phases"]["pretrain"][
+        "post_warmup_images_per_s"]
+
+
+def ours_images_per_s(size: int, steps: int) -> float:
+    command = [sys.executable, "-m", "simclr_lab", "bench", "--size", str(size),
+               "--steps", str(steps)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return _json_line(result.stdout, "BENCH_JSON ")["images_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, default=Path("../shared/bench/seed_recipe.py"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 96])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/side_by_side.json"))
+    args = parser.parse_args()
+    have_reference = args.reference.is_file()
+    if not have_reference:
+        print(f"{args.reference} not found: measuring simclr-lab alone.")
+    results = {size: [] for size in args.sizes}
+    for round_ in range(1, args.rounds + 1):
+        for size in args.sizes:
+            row = {"round": round_}
+            if have_reference:
+                row["reference"] = reference_images_per_s(args.reference, size)
+            row["ours"] = ours_images_per_s(size, steps=10 if size == 32 else 4)
+            if have_reference:
+                row["ratio"] = row["ours"] / row["reference"]
+            results[size].append(row)
+            ratio = f", ratio {row['ratio']:.2f}" if have_reference else ""
+            print(f"round {round_}, {size}x{size}: ours {row['ours']:.0f} images/s"
+                  + (f", reference {row['reference']:.0f}" if have_reference else "") + ratio,
+                  flush=True)
+    for size, rows in results.items():
+        if have_reference:
+            median = statistics.median(r["ratio"] for r in rows)
+            print(f"{size}x{size}: median ratio ours / reference = {median:.2f} "
+                  f"over {len(rows)} rounds")
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Throughput of the pretraining step, and where its time goes.
+
+`run_bench` times, on random uint8 images after warm-up (median over steps): the input
+stream alone, the two augmentations alone, the encoder and head forward and backward alone
+(augmenters replaced by plain rescaling), and the whole training step; it also measures this
+machine's float32 matrix-product peak in the same run, to put the achieved GFLOP/s in scale.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import keras
+import numpy as np
+
+from simclr_lab.batching import PairedStream, plan_batches
+from simclr_lab.config import get_preset
+from simclr_lab.data import Splits
+from simclr_lab.devices import describe
+from simclr_lab.encoder import encoder_multiply_adds
+from simclr_lab.train import build_contrastive_model
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matrix-product rate of NumPy here, in GFLOP/s."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype="float32")
+    b = np.random.default_rng(1).standard_normal((size, size), dtype="float32")
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _median_time(fn, steps: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    return float(np.median([_timed(fn) for _ in range(steps)]))
+
+
+class _AugmentOnly(keras.Model):
+    """Two strong views of a batch, as the training step makes them (for timing)."""
+
+    def __init__(self, augmenter):
+        super().__init__()
+        self.augmenter = augmenter
+
+    def call(self, images):
+        return [self.augmenter(images, training=True) for _ in range(2)]
+
+
+def run_bench(
+    image_size=32,
+    batch_size=525,
+    labelled_per_step=25,
+    steps=10,
+    warmup=3,
+    precision="float32",
+    preset="reference",
+) -> dict:
+    """Images/s of each part of the pretraining step; see the module docstring.
+
+    precision: "float32", or "mixed_bfloat16" (bfloat16 compute, float32 weights).
+    """
+    if image_size < 31:
+        raise ValueError(f"image_size={image_size} is below the encoder's 31 pixels.")
+    if precision not in ("float32", "mixed_bfloat16"):
+        raise ValueError(f"Unknown precision={precision!r}; allowed: 'float32', 'mixed_bfloat16'.")
+    keras.mixed_precision.set_global_policy(precision)
+    config = get_preset(
+        preset,
+        **{
+            "data.image_size": image_size,
+            "pretrain.batch_size": batch_size,
+            "pretrain.labelled_per_step": labelled_per_step,
+        },
+    )
+    rng = np.random.default_rng(0)
+    unlabelled_per_step = batch_size - labelled_per_step
+    count = unlabelled_per_step * (steps + warmup)
+    unlabelled = rng.integers(0, 256, (count, image_size, image_size, 3), dtype="uint8")
+    labelled = rng.integers(
+        0, 256, (labelled_per_step * 4, image_size, image_size, 3), dtype="uint8"
+    )
+    labels = rng.integers(0, 10, len(labelled)).astype("int32")
+    splits = Splits(
+        "random", unlabelled, labelled, labels, labelled, labels, tuple(str(i) for i in range(10))
+    )
+    plan = plan_batches(count, len(labels), batch_size, labelled_per_step)
+    stream = PairedStream(unlabelled, labelled, labels, plan)
+    (u, x), y = stream[0]
+
+    model = build_contrastive_model(config, splits, plan.steps)
+    plain = build_contrastive_model(config, splits, plan.steps)
+    rescale = keras.Sequential([keras.layers.Rescaling(1 / 255)])
+    plain.contrastive_augmenter = plain.classification_augmenter = rescale
+    augment_only = _AugmentOnly(model.contrastive_augmenter)
+    images = np.concatenate([u, x])
+
+    seconds = {
+        "input stream": _median_time(lambda: stream[1], steps, 1),
+        "augmentation (2 views)": _median_time(
+            lambda: augment_only.predict_on_batch(images), steps, warmup
+        ),
+        "encoder + head, forward and backward": _median_time(
+            lambda: plain.train_on_batch((u, x), y), steps, warmup
+        ),
+        "whole training step": _median_time(
+            lambda: model.train_on_batch((u, x), y), steps, warmup
+        ),
+    }
+    flop_per_step = 2 * batch_size * 6 * encoder_multiply_adds(image_size, config.model.width)
+    peak = matmul_peak_gflops()
+    step = seconds["whole training step"]
+    return {
+        "backend": keras.backend.backend(),
+        "device": describe(),
+        "precision": precision,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "images_per_s": batch_size / step,
+        "seconds": seconds,
+        "images_per_s_by_part": {name: batch_size / s for name, s in seconds.items()},
+        "gflop_per_step": flop_per_step / 1e9,
+        "achieved_gflops": flop_per_step / step / 1e9,
+        "matmul_peak_gflops": peak,
+    }
+
+
+def bench_table(result: dict) -> str:
+    """The result as a plain-text table, then one JSON line (prefixed BENCH_JSON)."""
+    lines = [
+        f"pretraining step, {result['image_size']}x{result['image_size']}, batch "
+        f"{result['batch_size']}, {result['precision']}, {result['device']} "
+        f"(median over steps)",
+        f"{'part':<40}{'ms':>10}{'images/s':>12}",
+    ]
+    for name, s in result["seconds"].items():
+        lines.append(f"{name:<40}{s * 1000:>10.1f}{result['batch_size'] / s:>12.0f}")
+    lines.append(
+        f"achieved {result['achieved_gflops']:.1f} GFLOP/s "
+        f"({result['gflop_per_step']:.1f} GFLOP a step) against a float32 matmul peak of "
+        f"{result['matmul_peak_gflops']:.0f} GFLOP/s here"
+    )
+    lines.append("BENCH_JSON " + json.dumps(result))
+    return "\n".join(lines)
