@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Installs what simclr-lab needs on a Debian/Ubuntu machine: Fashion-MNIST from Debian's
-# package (when we may use apt-get) and the package with its test extras.
+# Installs what simclr-lab needs on a Debian/Ubuntu machine: Debian's packages (when we may
+# use apt-get) and the package with its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+# Debian packages: Fashion-MNIST for the lessons, Chromium for the browser tests.
+missing=()
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   else
-    echo "Fashion-MNIST is not installed: 'sudo apt-get install dataset-fashion-mnist'," \
-         "or let Keras download it on first use." >&2
+    echo "Not installed: ${missing[*]} ('sudo apt-get install ${missing[*]}')." \
+         "Without Fashion-MNIST Keras downloads it on first use; without Chromium the" \
+         "browser tests fail." >&2
   fi
 fi
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class PhaseResult:
     seconds: float = 0.0
     from_cache: bool = False
     run_dir: Path | None = None
+    finished: bool = True  # False when stopped early: not cached, resumes next time
 
     @property
     def accuracy_key(self) -> str:
@@ -168,9 +170,19 @@ class _HistoryLog(keras.callbacks.Callback):
             self.history = {name: values[:epoch] for name, values in saved.items()}
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training:  # stopped mid-epoch: a partial epoch is not recorded
+            return
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
         atomic_write_text(self.path, json.dumps(self.history))
+
+
+class _EpochBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that keeps the last whole epoch when training is stopped mid-epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.model.stop_training:
+            super().on_epoch_end(epoch, logs)
 
 
 class _ReseedAugmentation(keras.callbacks.Callback):
@@ -228,12 +240,20 @@ def _run_phase(
             _ReseedAugmentation(seed),
             *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
             log,
-            keras.callbacks.BackupAndRestore(str(run.backup)),
+            # kept after a stop, so that the next start resumes; removed once finished
+            _EpochBackup(str(run.backup), delete_checkpoint=False),
         ],
     )
     seconds = time.perf_counter() - start
+    done = len(next(iter(log.history.values()), [])) if log.history else 0
+    if done < epochs:  # stopped early (the Stop button): a partial run is never cached
+        print(f"{phase}: stopped after {done} of {epochs} epochs; not cached. Run it again "
+              f"with the same settings to resume from epoch {done + 1}.")
+        return PhaseResult(phase, model, log.history, seconds, run_dir=run.path,
+                           finished=False)
     run.save(model, log.history)
     (run.path / "partial_history.json").unlink(missing_ok=True)
+    shutil.rmtree(run.backup, ignore_errors=True)
     return PhaseResult(phase, model, log.history, seconds, run_dir=run.path)
 
 

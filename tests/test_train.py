@@ -77,3 +77,27 @@ def test_unwritable_cache_dir_is_refused_before_training(config, smoke_splits, t
     blocker.write_text("")
     with pytest.raises(PermissionError, match="cannot be written"):
         train.train_baseline(config, smoke_splits, blocker / "cache", verbose=0)
+
+
+class _StopAt(keras.callbacks.Callback):
+    """What the dashboard's Stop button does: ask Keras to stop after a batch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.stop_training = True
+
+
+def test_stopped_run_is_not_cached_and_resumes(config, smoke_splits, tmp_path):
+    stopped = train.train_baseline(config, smoke_splits, tmp_path, callbacks=[_StopAt(1)],
+                                   verbose=0)
+    assert not stopped.finished and len(stopped.history["val_acc"]) == 1
+    assert not (stopped.run_dir / "history.json").exists()
+    resumed = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
+    assert resumed.finished and not resumed.from_cache
+    assert len(resumed.history["val_acc"]) == 3
+    assert resumed.history["val_acc"][0] == stopped.history["val_acc"][0]
+    assert not (resumed.run_dir / "backup").exists()
