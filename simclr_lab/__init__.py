@@ -19,6 +19,7 @@ def _import_keras_quietly() -> None:
         saved = os.dup(2)
     except OSError:  # no file descriptor 2 to silence
         import keras  # noqa: F401
+
         return
     try:
         with open(os.devnull, "w") as devnull:

@@ -114,11 +114,9 @@ def comparison_table(metrics: dict) -> str:
     for name, phase in metrics["phases"].items():
         time_text = "cached" if phase["from_cache"] else f"{phase['seconds']:.0f} s"
         lines.append(f"| {labels[name]} | {phase['max_val_accuracy'] * 100:.2f}% | {time_text} |")
-    lines += [
-        "",
-        "| frozen features | kNN accuracy | linear probe accuracy |",
-        "| --- | ---: | ---: |",
-    ]
+    if metrics["frozen_features"]:
+        lines += ["", "| frozen features | kNN accuracy | linear probe accuracy |"]
+        lines.append("| --- | ---: | ---: |")
     for name, scores in metrics["frozen_features"].items():
         knn, probe = scores["knn_acc"] * 100, scores["linear_probe_acc"] * 100
         lines.append(f"| {name} | {knn:.2f}% | {probe:.2f}% |")

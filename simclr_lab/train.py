@@ -247,10 +247,11 @@ def _run_phase(
     seconds = time.perf_counter() - start
     done = len(next(iter(log.history.values()), [])) if log.history else 0
     if done < epochs:  # stopped early (the Stop button): a partial run is never cached
-        print(f"{phase}: stopped after {done} of {epochs} epochs; not cached. Run it again "
-              f"with the same settings to resume from epoch {done + 1}.")
-        return PhaseResult(phase, model, log.history, seconds, run_dir=run.path,
-                           finished=False)
+        print(
+            f"{phase}: stopped after {done} of {epochs} epochs; not cached. Run it again "
+            f"with the same settings to resume from epoch {done + 1}."
+        )
+        return PhaseResult(phase, model, log.history, seconds, run_dir=run.path, finished=False)
     run.save(model, log.history)
     (run.path / "partial_history.json").unlink(missing_ok=True)
     shutil.rmtree(run.backup, ignore_errors=True)

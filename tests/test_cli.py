@@ -150,12 +150,26 @@ def test_sweep_refuses_too_many_labels_before_training(tmp_path, capsys):
 def test_same_preset_and_seed_give_the_same_numbers(tmp_path):
     results = []
     for name in ("first", "second"):
-        assert main(["compare", "--preset", "smoke", "--out", str(tmp_path / name),
-                     "--cache-dir", str(tmp_path / f"cache-{name}"), "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "compare",
+                    "--preset",
+                    "smoke",
+                    "--out",
+                    str(tmp_path / name),
+                    "--cache-dir",
+                    str(tmp_path / f"cache-{name}"),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         results.append(json.loads((tmp_path / name / "metrics.json").read_text()))
     first, second = results
     for phase in first["phases"]:
         a, b = first["phases"][phase]["history"], second["phases"][phase]["history"]
         assert {k: [f"{v:.4f}" for v in vs] for k, vs in a.items()} == {
-            k: [f"{v:.4f}" for v in vs] for k, vs in b.items()}
+            k: [f"{v:.4f}" for v in vs] for k, vs in b.items()
+        }
     assert first["frozen_features"] == second["frozen_features"]

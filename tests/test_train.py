@@ -92,8 +92,9 @@ class _StopAt(keras.callbacks.Callback):
 
 
 def test_stopped_run_is_not_cached_and_resumes(config, smoke_splits, tmp_path):
-    stopped = train.train_baseline(config, smoke_splits, tmp_path, callbacks=[_StopAt(1)],
-                                   verbose=0)
+    stopped = train.train_baseline(
+        config, smoke_splits, tmp_path, callbacks=[_StopAt(1)], verbose=0
+    )
     assert not stopped.finished and len(stopped.history["val_acc"]) == 1
     assert not (stopped.run_dir / "history.json").exists()
     resumed = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)

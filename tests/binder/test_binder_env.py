@@ -21,27 +21,54 @@ def _size_mb(folder: Path) -> float:
 def test_binder_environment_runs_lesson_one(tmp_path):
     start = time.perf_counter()
     repo = tmp_path / "repo"
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
-        ".git", "runs", "*.egg-info", "__pycache__", "test-artifacts"))
+    shutil.copytree(
+        ROOT,
+        repo,
+        ignore=shutil.ignore_patterns(
+            ".git", "runs", "*.egg-info", "__pycache__", "test-artifacts"
+        ),
+    )
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
     env.pop("PYTHONPATH", None)
     # What repo2docker does: requirements.txt, then postBuild, from the repository root.
-    subprocess.run([python, "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"],
-                   cwd=repo, env=env, check=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"],
+        cwd=repo,
+        env=env,
+        check=True,
+    )
     subprocess.run(["bash", "binder/postBuild"], cwd=repo, env=env, check=True)
     result = subprocess.run(
-        ["bash", "binder/start", str(python), "-m", "jupyter", "nbconvert", "--execute",
-         "--to", "notebook", "--output", str(tmp_path / "lesson1.ipynb"),
-         "notebooks/01_augmentations.ipynb"],
-        cwd=repo, env={**env, "SIMCLR_LAB_PRESET": "smoke",
-                       "SIMCLR_LAB_CACHE": str(tmp_path / "cache")},
-        capture_output=True, text=True, timeout=900,
+        [
+            "bash",
+            "binder/start",
+            str(python),
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--execute",
+            "--to",
+            "notebook",
+            "--output",
+            str(tmp_path / "lesson1.ipynb"),
+            "notebooks/01_augmentations.ipynb",
+        ],
+        cwd=repo,
+        env={**env, "SIMCLR_LAB_PRESET": "smoke", "SIMCLR_LAB_CACHE": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Preset 'smoke'" in (tmp_path / "lesson1.ipynb").read_text()
-    print(f"Binder environment: {_size_mb(venv):.0f} MB, built and run in "
-          f"{time.perf_counter() - start:.0f} s")
+    print(
+        f"Binder environment: {_size_mb(venv):.0f} MB, built and run in "
+        f"{time.perf_counter() - start:.0f} s"
+    )

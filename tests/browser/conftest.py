@@ -16,9 +16,15 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("SIMCLR_LAB_ARTIFACTS", "test-artifacts"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -39,14 +45,29 @@ def lab():
     root = Path(tempfile.mkdtemp(prefix="simclr-lab-browser-"))
     shutil.copytree(NOTEBOOKS, root / "notebooks")
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "SIMCLR_LAB_PRESET": "smoke", "SIMCLR_LAB_CACHE": str(root / "cache"),
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "SIMCLR_LAB_PRESET": "smoke",
+        "SIMCLR_LAB_CACHE": str(root / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}",
-         f"--ServerApp.root_dir={root / 'notebooks'}",
-         f"--LabApp.workspaces_dir={tempfile.mkdtemp()}", "--LabApp.news_url=None"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root / 'notebooks'}",
+            f"--LabApp.workspaces_dir={tempfile.mkdtemp()}",
+            "--LabApp.news_url=None",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -69,7 +90,7 @@ def lab():
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).is_file(), "browser tests need Debian's chromium (apt-get install chromium)"
+    assert Path(CHROMIUM).is_file(), "browser tests need Debian's chromium package"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

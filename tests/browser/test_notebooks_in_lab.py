@@ -4,11 +4,16 @@ import json
 import time
 
 import pytest
-
 from lab_driver import error_outputs, first_output_image, open_notebook, run_all
 
-LESSONS = ["01_augmentations.ipynb", "02_encoder.ipynb", "03_contrastive_loss.ipynb",
-           "04_linear_probe.ipynb", "05_finetuning.ipynb", "06_comparison.ipynb"]
+LESSONS = [
+    "01_augmentations.ipynb",
+    "02_encoder.ipynb",
+    "03_contrastive_loss.ipynb",
+    "04_linear_probe.ipynb",
+    "05_finetuning.ipynb",
+    "06_comparison.ipynb",
+]
 
 
 def _move_slider(page, index, key, presses):
@@ -37,7 +42,10 @@ def test_min_area_slider_changes_the_augmented_images(page, lab, artifacts):
     _move_slider(page, 0, "ArrowRight", 5)  # min_area 0.25 -> 0.50
     page.wait_for_function(
         "(old) => { const i = document.querySelector('.widget-output img');"
-        " return i && i.src !== old; }", arg=before, timeout=60_000)
+        " return i && i.src !== old; }",
+        arg=before,
+        timeout=60_000,
+    )
     page.screenshot(path=str(artifacts / "augmentations-after.png"))
 
 
@@ -51,28 +59,38 @@ def test_temperature_slider_changes_the_shown_loss(page, lab, artifacts):
     page.wait_for_function(
         "(old) => [...document.querySelectorAll('.widget-html-content')]"
         ".some(n => n.textContent.includes('contrastive accuracy') && n.textContent !== old)",
-        arg=before, timeout=60_000)
+        arg=before,
+        timeout=60_000,
+    )
     assert label.text_content() != before
     page.screenshot(path=str(artifacts / "temperature-after.png"))
 
 
 DASHBOARD_NOTEBOOK = {
     "cells": [
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": [
-             "from simclr_lab import data, get_preset, train\n",
-             "from simclr_lab.dashboard import LiveDashboard\n",
-             "config = get_preset('smoke', **{'pretrain.epochs': 40})\n",
-             "splits = data.load_splits(config.data)\n",
-             "board = LiveDashboard('pretraining', batch_size=128, update_every=1)\n",
-             "try:\n",
-             "    train.pretrain(config, splits, callbacks=[board], verbose=0)\n",
-             "finally:\n",
-             "    print(f\"EPOCHS RUN: {len(board.history['c_loss'])}\")\n"]},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": [
+                "from simclr_lab import data, get_preset, train\n",
+                "from simclr_lab.dashboard import LiveDashboard\n",
+                "config = get_preset('smoke', **{'pretrain.epochs': 40})\n",
+                "splits = data.load_splits(config.data)\n",
+                "board = LiveDashboard('pretraining', batch_size=128, update_every=1)\n",
+                "try:\n",
+                "    train.pretrain(config, splits, callbacks=[board], verbose=0)\n",
+                "finally:\n",
+                "    print(f\"EPOCHS RUN: {len(board.history['c_loss'])}\")\n",
+            ],
+        },
     ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 
