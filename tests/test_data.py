@@ -164,6 +164,17 @@ def test_missing_fashion_mnist_offline_fails_fast_with_the_ways(tmp_path, monkey
         data.load_fashion_mnist()
 
 
+def test_missing_stl10_offline_fails_fast(monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
+
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(data.socket, "create_connection", no_network)
+    with pytest.raises(data.DataNotFoundError, match="stl10.*internet access"):
+        data.load_stl10()
+
+
 def test_stl10_through_tfds_mock_data(monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
     monkeypatch.setattr(data, "_require_network", lambda *args, **kwargs: None)

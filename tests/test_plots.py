@@ -37,3 +37,33 @@ def test_similarity_heatmap_and_bad_input():
     assert len(fig.axes) == 2  # the heatmap and its colour bar
     with pytest.raises(ValueError, match=r"\(2, 3\)"):
         plots.plot_similarity_matrix(np.ones((2, 3)))
+
+
+def test_show_images_and_history():
+    images = np.zeros((3, 8, 8, 3), "uint8")
+    fig = plots.show_images({"a": images, "b": images / 255.0}, columns=4)
+    assert len(fig.axes) == 2 * 4
+    fig = plots.plot_history({"c_loss": [3, 2], "c_acc": [0.1, 0.2]})
+    assert [ax.get_title() for ax in fig.axes] == ["c_loss", "c_acc"]
+    with pytest.raises(ValueError, match="p_acc"):
+        plots.plot_history({"c_loss": [1]}, keys=["p_acc"])
+
+
+def test_label_sweep_plot():
+    summary = [
+        {
+            "features": name,
+            "per_class": n,
+            "knn_acc": 0.5,
+            "knn_acc_min": 0.4,
+            "knn_acc_max": 0.6,
+            "linear_probe_acc": 0.6,
+            "linear_probe_acc_min": 0.5,
+            "linear_probe_acc_max": 0.7,
+        }
+        for name in ("simclr encoder", "raw pixels")
+        for n in (1, 10)
+    ]
+    fig = plots.plot_label_sweep(summary, extra={"baseline": {10: 0.7}})
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+    assert len(fig.axes[0].lines) == 2

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from simclr_lab import train
+from simclr_lab.config import get_preset
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -102,3 +103,41 @@ def test_stopped_run_is_not_cached_and_resumes(config, smoke_splits, tmp_path):
     assert len(resumed.history["val_acc"]) == 3
     assert resumed.history["val_acc"][0] == stopped.history["val_acc"][0]
     assert not (resumed.run_dir / "backup").exists()
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+import keras
+from simclr_lab import data, get_preset, train
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, as when a kernel dies
+
+config = get_preset("smoke", **{"pretrain.epochs": 3})
+train.pretrain(config, data.load_splits(config.data), sys.argv[1], callbacks=[Kill()],
+               verbose=0)
+"""
+
+
+@pytest.mark.slow
+def test_pretraining_killed_with_sigkill_resumes_to_the_same_result(smoke_splits, tmp_path):
+    import subprocess
+    import sys
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "cut")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    config = get_preset("smoke", **{"pretrain.epochs": 3})
+    resumed = train.pretrain(config, smoke_splits, tmp_path / "cut", verbose=0)
+    whole = train.pretrain(config, smoke_splits, tmp_path / "whole", verbose=0)
+    assert not resumed.from_cache and len(resumed.history["c_loss"]) == 3
+    for key in whole.history:
+        np.testing.assert_allclose(resumed.history[key], whole.history[key], rtol=1e-4, atol=1e-5)
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
