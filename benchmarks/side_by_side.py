@@ -19,29 +19,56 @@ from pathlib import Path
 
 REFERENCE_ARGS = {
     32: ["--data", "fashion_mnist", "--num-unlabeled", "10000", "--num-labeled", "500"],
-    96: ["--data", "random96", "--num-unlabeled", "2500", "--num-labeled", "125",
-         "--num-test", "525"],
+    96: [
+        "--data",
+        "random96",
+        "--num-unlabeled",
+        "2500",
+        "--num-labeled",
+        "125",
+        "--num-test",
+        "525",
+    ],
 }
 
 
 def _json_line(output: str, prefix: str) -> dict:
     for line in reversed(output.splitlines()):
         if line.startswith(prefix):
-            return json.loads(line[len(prefix):])
+            return json.loads(line[len(prefix) :])
     raise RuntimeError(f"no {prefix.strip()} line in the output:\n{output[-2000:]}")
 
 
 def reference_images_per_s(script: Path, size: int) -> float:
-    command = [sys.executable, str(script), *REFERENCE_ARGS[size], "--epochs", "1",
-               "--phases", "pretrain", "--no-summary", "--verbose", "0"]
+    command = [
+        sys.executable,
+        str(script),
+        *REFERENCE_ARGS[size],
+        "--epochs",
+        "1",
+        "--phases",
+        "pretrain",
+        "--no-summary",
+        "--verbose",
+        "0",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return _json_line(result.stdout, "RESULT_JSON ")["phases"]["pretrain"][
-        "post_warmup_images_per_s"]
+        "post_warmup_images_per_s"
+    ]
 
 
 def ours_images_per_s(size: int, steps: int) -> float:
-    command = [sys.executable, "-m", "simclr_lab", "bench", "--size", str(size),
-               "--steps", str(steps)]
+    command = [
+        sys.executable,
+        "-m",
+        "simclr_lab",
+        "bench",
+        "--size",
+        str(size),
+        "--steps",
+        str(steps),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return _json_line(result.stdout, "BENCH_JSON ")["images_per_s"]
 
@@ -67,14 +94,19 @@ def main() -> None:
                 row["ratio"] = row["ours"] / row["reference"]
             results[size].append(row)
             ratio = f", ratio {row['ratio']:.2f}" if have_reference else ""
-            print(f"round {round_}, {size}x{size}: ours {row['ours']:.0f} images/s"
-                  + (f", reference {row['reference']:.0f}" if have_reference else "") + ratio,
-                  flush=True)
+            print(
+                f"round {round_}, {size}x{size}: ours {row['ours']:.0f} images/s"
+                + (f", reference {row['reference']:.0f}" if have_reference else "")
+                + ratio,
+                flush=True,
+            )
     for size, rows in results.items():
         if have_reference:
             median = statistics.median(r["ratio"] for r in rows)
-            print(f"{size}x{size}: median ratio ours / reference = {median:.2f} "
-                  f"over {len(rows)} rounds")
+            print(
+                f"{size}x{size}: median ratio ours / reference = {median:.2f} "
+                f"over {len(rows)} rounds"
+            )
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
 

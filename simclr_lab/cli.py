@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         help="budgets to try (default 1 5 10 50 100, as the data allows)",
     )
     sweep.add_argument("--seeds", type=int, default=3, help="label draws per budget")
+    sweep.add_argument(
+        "--baseline-seeds",
+        type=int,
+        default=1,
+        help="supervised baselines per budget (0: none; each is a training run)",
+    )
     sweep.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     sweep.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -108,10 +114,20 @@ def _sweep(args) -> None:
     from simclr_lab.config import get_preset
     from simclr_lab.sweep import run_sweep
 
-    if args.seeds < 1:
-        raise ValueError(f"--seeds {args.seeds} must be at least 1.")
+    if args.seeds < 1 or not 0 <= args.baseline_seeds <= args.seeds:
+        raise ValueError(
+            f"--seeds {args.seeds} must be at least 1 and --baseline-seeds "
+            f"{args.baseline_seeds} between 0 and --seeds."
+        )
     config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
-    run_sweep(config, args.out, args.cache_dir, args.labels_per_class, range(args.seeds))
+    run_sweep(
+        config,
+        args.out,
+        args.cache_dir,
+        args.labels_per_class,
+        range(args.seeds),
+        baseline_seeds=args.baseline_seeds,
+    )
 
 
 def _bench(args) -> None:

@@ -89,10 +89,56 @@ def sweep_table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_sweep(config, out_dir, cache_dir=None, per_class=None, seeds=(0, 1, 2), log=print):
-    """Pretrain (or load), then sweep SimCLR features vs a random encoder vs raw pixels.
+def baseline_sweep(config, splits: Splits, per_class, seeds, cache_dir=None, log=None) -> dict:
+    """{per_class: [max validation accuracy of the supervised baseline, one per seed]}, each
+    trained on the same class-balanced subsets of the pool as the frozen-feature sweep."""
+    import dataclasses
 
-    Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns the summary rows.
+    from simclr_lab import train
+
+    results = {}
+    for budget in per_class:
+        for seed in seeds:
+            chosen = balanced_subset(splits.unlabelled_labels, budget, splits.num_classes, seed)
+            subset = dataclasses.replace(
+                splits,
+                labelled_images=splits.unlabelled[chosen],
+                labelled_labels=splits.unlabelled_labels[chosen],
+            )
+            trial = config.replace(**{"data.labels_per_class": budget, "data.seed": seed})
+            run = train.train_baseline(
+                trial, subset, cache_dir, verbose=0, labelled_from="unlabelled pool"
+            )
+            results.setdefault(budget, []).append(run.max_val_accuracy)
+            if log:
+                log(
+                    f"supervised baseline {budget:>4} a class, seed {seed}: "
+                    f"{run.max_val_accuracy:.3f}"
+                )
+    return results
+
+
+def baseline_points(baseline: dict) -> dict | None:
+    """The baseline's mean accuracy per budget, as `plots.plot_label_sweep` draws extras."""
+    if not baseline:
+        return None
+    return {"supervised baseline": {n: float(np.mean(v)) for n, v in baseline.items()}}
+
+
+def run_sweep(
+    config,
+    out_dir,
+    cache_dir=None,
+    per_class=None,
+    seeds=(0, 1, 2),
+    log=print,
+    baseline_seeds: int = 1,
+):
+    """Pretrain (or load), then sweep SimCLR features vs a random encoder vs raw pixels, and
+    train the supervised baseline at each budget (`baseline_seeds` label draws; 0: none).
+
+    Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns {"summary" (rows of
+    `summarise`), "baseline" ({per_class: [accuracy per seed]}), "table" (Markdown)}.
     """
     import json
     import time
@@ -131,7 +177,17 @@ def run_sweep(config, out_dir, cache_dir=None, per_class=None, seeds=(0, 1, 2), 
     }
     rows = label_sweep(feature_sets, splits, per_class, seeds, log=log)
     summary = summarise(rows)
+    baseline = baseline_sweep(
+        config, splits, per_class, list(seeds)[:baseline_seeds], cache_dir, log
+    )
     table = sweep_table(summary)
+    if baseline:
+        table += "\n\n| supervised baseline | labels a class | max validation accuracy |\n"
+        table += "| --- | ---: | ---: |\n" + "\n".join(
+            f"| same encoder, from scratch | {n} | {np.mean(v) * 100:.1f}% "
+            f"({len(v)} seed{'s' if len(v) > 1 else ''}) |"
+            for n, v in baseline.items()
+        )
     log("\n" + table)
     atomic_write_text(
         out / "sweep.json",
@@ -140,15 +196,16 @@ def run_sweep(config, out_dir, cache_dir=None, per_class=None, seeds=(0, 1, 2), 
                 "preset": config.name,
                 "rows": rows,
                 "summary": summary,
+                "baseline": baseline,
                 "wall_seconds": time.perf_counter() - start,
             },
             indent=2,
         ),
     )
     atomic_write_text(out / "sweep.md", table + "\n")
-    plots.plot_label_sweep(summary).savefig(out / "sweep.png", dpi=100)
+    plots.plot_label_sweep(summary, baseline_points(baseline)).savefig(out / "sweep.png", dpi=100)
     log(
         f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
         f"({time.perf_counter() - start:.0f} s)"
     )
-    return summary
+    return {"summary": summary, "baseline": baseline, "table": table}

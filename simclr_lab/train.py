@@ -311,9 +311,20 @@ def _supervised(phase, config, splits, encoder, cache_dir, callbacks, verbose, e
     )
 
 
-def train_baseline(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2):
-    """The supervised baseline: weak augmenter + fresh encoder + Dense head, labels only."""
-    return _supervised("baseline", config, splits, None, cache_dir, callbacks, verbose, {})
+def train_baseline(
+    config: Config,
+    splits: Splits,
+    cache_dir=None,
+    callbacks=(),
+    verbose=2,
+    labelled_from: str = "labelled split",
+):
+    """The supervised baseline: weak augmenter + fresh encoder + Dense head, labels only.
+
+    labelled_from names where `splits`' labelled images were drawn, for the cache key.
+    """
+    extra = {} if labelled_from == "labelled split" else {"labelled_from": labelled_from}
+    return _supervised("baseline", config, splits, None, cache_dir, callbacks, verbose, extra)
 
 
 def finetune(

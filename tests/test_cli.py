@@ -124,7 +124,9 @@ def test_sweep_smoke_end_to_end(tmp_path, capsys):
         "raw pixels",
     }
     assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 10_000
-    assert "| raw pixels | 5 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| raw pixels | 5 |" in printed and "| same encoder, from scratch | 5 |" in printed
+    assert set(result["baseline"]) == {"1", "5"}  # one baseline per budget (JSON keys)
 
 
 def test_sweep_refuses_too_many_labels_before_training(tmp_path, capsys):
