@@ -47,7 +47,7 @@ class _AugmentOnly(keras.Model):
     """Two strong views of a batch, as the training step makes them (for timing)."""
 
     def __init__(self, augmenter):
-        super().__init__()
+        super().__init__(name="augment_only")
         self.augmenter = augmenter
 
     def call(self, images):
@@ -96,9 +96,8 @@ def run_bench(
     (u, x), y = stream[0]
 
     model = build_contrastive_model(config, splits, plan.steps)
-    plain = build_contrastive_model(config, splits, plan.steps)
     rescale = keras.Sequential([keras.layers.Rescaling(1 / 255)])
-    plain.contrastive_augmenter = plain.classification_augmenter = rescale
+    plain = build_contrastive_model(config, splits, plan.steps, augmenters=(rescale, rescale))
     augment_only = _AugmentOnly(model.contrastive_augmenter)
     images = np.concatenate([u, x])
 

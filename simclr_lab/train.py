@@ -102,16 +102,23 @@ def learning_rate_schedule(config: Config, steps_per_epoch: int):
     )
 
 
-def build_contrastive_model(config: Config, splits: Splits, steps_per_epoch: int = 1):
-    """A compiled, built `ContrastiveModel` for `config` (weights freshly initialised)."""
+def build_contrastive_model(
+    config: Config, splits: Splits, steps_per_epoch: int = 1, augmenters=None
+):
+    """A compiled, built `ContrastiveModel` for `config` (weights freshly initialised).
+
+    augmenters: (contrastive, classification) to use instead of the configured ones.
+    """
     keras.utils.set_random_seed(config.seed)
     width, settings = config.model.width, config.pretrain
     model = ContrastiveModel(
         encoder=get_encoder(width, splits.image_shape[0]),
         projection_head=get_projection_head(width, config.model.projection_batchnorm),
         linear_probe=get_linear_probe(splits.num_classes),
-        contrastive_augmenter=augmenter_for(settings.augment),
-        classification_augmenter=augmenter_for(config.supervised.augment),
+        contrastive_augmenter=augmenters[0] if augmenters else augmenter_for(settings.augment),
+        classification_augmenter=(
+            augmenters[1] if augmenters else augmenter_for(config.supervised.augment)
+        ),
         temperature=settings.temperature,
         learnable_temperature=settings.learnable_temperature,
         loss=settings.loss,
