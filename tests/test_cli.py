@@ -7,21 +7,23 @@ import pytest
 from simclr_lab.cli import main
 
 
+def _smoke_compare(out, cache):
+    return [
+        "compare",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--quiet",
+    ]
+
+
 @pytest.mark.slow
 def test_compare_smoke_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(
-        [
-            "compare",
-            "--preset",
-            "smoke",
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--quiet",
-        ]
-    )
+    code = main(_smoke_compare(out, tmp_path / "cache"))
     assert code == 0
     printed = capsys.readouterr().out
     assert "| supervised baseline |" in printed and "| pretraining + finetuning |" in printed
@@ -35,21 +37,7 @@ def test_compare_smoke_end_to_end(tmp_path, capsys):
     assert (out / "comparison.png").stat().st_size > 10_000
     assert (out / "table.md").read_text().startswith("| run |")
     # A second run loads every phase from the cache.
-    assert (
-        main(
-            [
-                "compare",
-                "--preset",
-                "smoke",
-                "--out",
-                str(out),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert main(_smoke_compare(out, tmp_path / "cache")) == 0
     assert capsys.readouterr().out.count("(loaded from the cache)") == 3
 
 
@@ -152,21 +140,7 @@ def test_sweep_refuses_too_many_labels_before_training(tmp_path, capsys):
 def test_same_preset_and_seed_give_the_same_numbers(tmp_path):
     results = []
     for name in ("first", "second"):
-        assert (
-            main(
-                [
-                    "compare",
-                    "--preset",
-                    "smoke",
-                    "--out",
-                    str(tmp_path / name),
-                    "--cache-dir",
-                    str(tmp_path / f"cache-{name}"),
-                    "--quiet",
-                ]
-            )
-            == 0
-        )
+        assert main(_smoke_compare(tmp_path / name, tmp_path / f"cache-{name}")) == 0
         results.append(json.loads((tmp_path / name / "metrics.json").read_text()))
     first, second = results
     for phase in first["phases"]:
