@@ -78,7 +78,7 @@ class LiveDashboard(keras.callbacks.Callback):
         if self.stop_requested:
             self.model.stop_training = True
         if (batch + 1) % self.update_every == 0:
-            self._refresh(partial=logs)
+            self._refresh()
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
@@ -141,7 +141,7 @@ class LiveDashboard(keras.callbacks.Callback):
     def _request_stop(self, _button=None):
         self.stop_requested = True
 
-    def _refresh(self, partial=None):
+    def _refresh(self):
         row = self.status()
         self.rows.append(row)
         self.frames += 1

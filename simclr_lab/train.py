@@ -269,7 +269,7 @@ def _test_stream(splits: Splits) -> EvalStream:
     return EvalStream(splits.test_images, splits.test_labels, TEST_BATCH_SIZE)
 
 
-def _data_key(config: Config, splits: Splits) -> dict:
+def _data_key(splits: Splits) -> dict:
     return {
         "splits": [len(splits.unlabelled), len(splits.labelled_labels), len(splits.test_labels)]
     }
@@ -280,7 +280,7 @@ def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbo
     root = check_cache_dir(cache_dir or default_cache_dir())
     plan = pretraining_plan(config, splits)
     model = build_contrastive_model(config, splits, plan.steps)
-    run = RunDir(root, "pretraining", {**config.key_dict(), **_data_key(config, splits)})
+    run = RunDir(root, "pretraining", {**config.key_dict(), **_data_key(splits)})
     stream = PairedStream(
         splits.unlabelled,
         splits.labelled_images,
@@ -307,7 +307,7 @@ def _supervised(phase, config, splits, encoder, cache_dir, callbacks, verbose, e
     batch = supervised_batch_size(config, splits)
     name = "finetuning_model" if encoder is not None else "baseline_model"
     model = build_classifier(config, splits, encoder, name=name)
-    key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(config, splits)}
+    key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(splits)}
     run = RunDir(root, phase, {**key, **extra_key})
     epochs = config.supervised.epochs
     stream = LabelledStream(

@@ -151,32 +151,32 @@ def test_truncated_and_corrupt_idx_files_are_named(tmp_path):
         data.read_idx(corrupt)
 
 
-def test_missing_fashion_mnist_offline_fails_fast_with_the_ways(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")
+@pytest.fixture
+def offline(monkeypatch):
+    """No host can be reached, as on a machine without internet."""
 
     def no_network(*args, **kwargs):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(data.socket, "create_connection", no_network)
+
+
+def test_missing_fashion_mnist_offline_fails_fast_with_the_ways(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")
     with pytest.raises(data.DataNotFoundError, match="dataset-fashion-mnist.*SIMCLR_LAB_DATA"):
         data.load_fashion_mnist()
 
 
-def test_missing_stl10_offline_fails_fast(monkeypatch):
-    pytest.importorskip("tensorflow_datasets")
-
-    def no_network(*args, **kwargs):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(data.socket, "create_connection", no_network)
+def test_missing_stl10_offline_fails_fast(offline):
     with pytest.raises(data.DataNotFoundError, match="stl10.*internet access"):
         data.load_stl10()
 
 
 def test_stl10_through_tfds_mock_data(monkeypatch):
-    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow_datasets as tfds
+
     monkeypatch.setattr(data, "_require_network", lambda *args, **kwargs: None)
     with tfds.testing.mock_data(num_examples=30):
         splits = data.load_splits(get_preset("reference").data)
