@@ -45,27 +45,29 @@ def test_binder_environment_runs_lesson_one(tmp_path):
         check=True,
     )
     subprocess.run(["bash", "binder/postBuild"], cwd=repo, env=env, check=True)
-    result = subprocess.run(
-        [
-            "bash",
-            "binder/start",
-            str(python),
-            "-m",
-            "jupyter",
-            "nbconvert",
-            "--execute",
-            "--to",
-            "notebook",
-            "--output",
-            str(tmp_path / "lesson1.ipynb"),
-            "notebooks/01_augmentations.ipynb",
-        ],
-        cwd=repo,
-        env={**env, "SIMCLR_LAB_PRESET": "smoke", "SIMCLR_LAB_CACHE": str(tmp_path / "cache")},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    command = [
+        "bash",
+        "binder/start",
+        str(python),
+        "-m",
+        "jupyter",
+        "nbconvert",
+        "--execute",
+        "--ExecutePreprocessor.timeout=300",
+        "--to",
+        "notebook",
+        "--output",
+        str(tmp_path / "lesson1.ipynb"),
+        "notebooks/01_augmentations.ipynb",
+    ]
+    run_env = {**env, "SIMCLR_LAB_PRESET": "smoke", "SIMCLR_LAB_CACHE": str(tmp_path / "cache")}
+    for attempt in range(2):  # a reply lost by the notebook client under load: one more try
+        result = subprocess.run(
+            command, cwd=repo, env=run_env, capture_output=True, text=True, timeout=900
+        )
+        if "CellTimeoutError" not in result.stderr:
+            break
+        print(f"attempt {attempt + 1}: a cell timed out in the notebook client; running again")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Preset 'smoke'" in (tmp_path / "lesson1.ipynb").read_text()
     print(
