@@ -166,15 +166,11 @@ class _StopOnNaN(keras.callbacks.Callback):
 class _HistoryLog(keras.callbacks.Callback):
     """Saves the history after every epoch, so a resumed run ends with its whole history."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, start_epoch: int = 0):
         super().__init__()
         self.path = path
-        self.history: dict | None = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.history is None:  # the first epoch of this start: resume the saved history
-            saved = json.loads(self.path.read_text()) if epoch and self.path.is_file() else {}
-            self.history = {name: values[:epoch] for name, values in saved.items()}
+        saved = json.loads(path.read_text()) if start_epoch and path.is_file() else {}
+        self.history = {name: values[:start_epoch] for name, values in saved.items()}
 
     def on_epoch_end(self, epoch, logs=None):
         if self.model.stop_training:  # stopped mid-epoch: a partial epoch is not recorded
@@ -232,8 +228,9 @@ def _run_phase(
         model.load_weights(run.weights)
         return PhaseResult(phase, model, run.history(), 0.0, from_cache=True, run_dir=run.path)
     run.path.mkdir(parents=True, exist_ok=True)
-    train_stream.set_start_epoch(_finished_epochs(run.backup))  # resume with the same order
-    log = _HistoryLog(run.path / "partial_history.json")
+    finished = _finished_epochs(run.backup)  # > 0 when resuming an interrupted run
+    train_stream.set_start_epoch(finished)  # so it sees the same data order
+    log = _HistoryLog(run.path / "partial_history.json", finished)
     start = time.perf_counter()
     model.fit(
         train_stream,
@@ -252,7 +249,7 @@ def _run_phase(
         ],
     )
     seconds = time.perf_counter() - start
-    done = len(next(iter(log.history.values()), [])) if log.history else 0
+    done = len(next(iter(log.history.values()), []))
     if done < epochs:  # stopped early (the Stop button): a partial run is never cached
         print(
             f"{phase}: stopped after {done} of {epochs} epochs; not cached. Run it again "

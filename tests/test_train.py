@@ -141,3 +141,21 @@ def test_pretraining_killed_with_sigkill_resumes_to_the_same_result(smoke_splits
         np.testing.assert_allclose(resumed.history[key], whole.history[key], rtol=1e-4, atol=1e-5)
     for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+class _KillAfterLastBackup(keras.callbacks.Callback):
+    """Dies after the last epoch was backed up, before the run is stored in the cache."""
+
+    def on_train_end(self, logs=None):
+        raise KeyboardInterrupt
+
+
+def test_run_killed_after_its_last_epoch_finishes_on_restart(config, smoke_splits, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train.train_baseline(
+            config, smoke_splits, tmp_path, callbacks=[_KillAfterLastBackup()], verbose=0
+        )
+    restarted = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
+    assert restarted.finished and not restarted.from_cache
+    assert len(restarted.history["val_acc"]) == 3
+    assert train.train_baseline(config, smoke_splits, tmp_path, verbose=0).from_cache
