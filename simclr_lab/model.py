@@ -102,8 +102,6 @@ class ContrastiveModel(keras.Model):
         self.c_acc_tracker.update_state(contrastive_accuracy(similarities))
         self.p_loss_tracker.update_state(p_loss)
         self.p_acc_tracker.update_state(y, y_pred["probe_logits"])
-        self.temperature_tracker.update_state(self.temperature)
+        if self.learnable_temperature:  # a fixed temperature needs no tracking in the step
+            self.temperature_tracker.update_state(self.temperature)
         return c_loss + p_loss
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return self.get_metrics_result()

@@ -6,16 +6,26 @@ from simclr_lab import train
 from simclr_lab.config import get_preset
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Stands in for a kill: stops the process at the start of epoch `at` (0-based)."""
+def _at_epoch(at, action):
+    """A callback that runs `action(model)` when epoch `at` (0-based) begins."""
+    callback = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: action(callback.model) if epoch == at else None
+    )
+    return callback
 
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
 
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at:
-            raise KeyboardInterrupt
+def _interrupt(at):
+    """Stands in for a kill at the start of epoch `at`."""
+
+    def kill(model):
+        raise KeyboardInterrupt
+
+    return _at_epoch(at, kill)
+
+
+def _stop_at(at):
+    """What the dashboard's Stop button does: ask Keras to stop, here as epoch `at` begins."""
+    return _at_epoch(at, lambda model: setattr(model, "stop_training", True))
 
 
 @pytest.fixture
@@ -60,7 +70,7 @@ def test_interrupted_pretraining_resumes_to_the_same_result(config, smoke_splits
     whole = train.pretrain(config, smoke_splits, tmp_path / "whole", verbose=0)
     with pytest.raises(KeyboardInterrupt):
         train.pretrain(
-            config, smoke_splits, tmp_path / "cut", callbacks=[_Interrupt(2)], verbose=0
+            config, smoke_splits, tmp_path / "cut", callbacks=[_interrupt(2)], verbose=0
         )
     resumed = train.pretrain(config, smoke_splits, tmp_path / "cut", verbose=0)
     assert not resumed.from_cache
@@ -80,21 +90,9 @@ def test_unwritable_cache_dir_is_refused_before_training(config, smoke_splits, t
         train.train_baseline(config, smoke_splits, blocker / "cache", verbose=0)
 
 
-class _StopAt(keras.callbacks.Callback):
-    """What the dashboard's Stop button does: ask Keras to stop after a batch."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            self.model.stop_training = True
-
-
 def test_stopped_run_is_not_cached_and_resumes(config, smoke_splits, tmp_path):
     stopped = train.train_baseline(
-        config, smoke_splits, tmp_path, callbacks=[_StopAt(1)], verbose=0
+        config, smoke_splits, tmp_path, callbacks=[_stop_at(1)], verbose=0
     )
     assert not stopped.finished and len(stopped.history["val_acc"]) == 1
     assert not (stopped.run_dir / "history.json").exists()
