@@ -30,6 +30,7 @@ def apply_color_affine(images, scale, mixing):
 
     images (B, H, W, 3) in [0, 1]; scale (B, 1, 1); mixing (B, 3, 3).
     """
+    scale, mixing = ops.cast(scale, images.dtype), ops.cast(mixing, images.dtype)
     matrix = scale * ops.eye(3, dtype=images.dtype) + mixing  # (B, 3, 3)
     return ops.clip(ops.einsum("bhwc,bcd->bhwd", images, matrix), 0.0, 1.0)
 
@@ -109,12 +110,18 @@ def zoom_factor(min_area: float) -> float:
 
 
 def get_augmenter(
-    min_area: float, brightness: float, jitter: float, recipe: str = "reference", seed=None
+    min_area: float,
+    brightness: float,
+    jitter: float,
+    recipe: str = "reference",
+    seed=None,
+    grayscale: float = 0.0,
 ) -> keras.Sequential:
     """The augmenter for uint8 images (B, H, W, 3) -> float32 in [0, 1], random when training.
 
     "reference" (SPEC): rescale, horizontal flip, translate by up to z/2, zoom in by up to z
-    with z = 1 - sqrt(min_area), then RandomColorAffine(brightness, jitter).
+    with z = 1 - sqrt(min_area), then RandomColorAffine(brightness, jitter), then (if
+    `grayscale` > 0) greyscale with that probability.
     "paper" (SimCLR, Chen et al. 2020): rescale, flip, the same crop-and-zoom, then colour
     jitter of strength s = `brightness` (0.8s brightness, contrast and saturation, 0.2s hue;
     `jitter` is unused) applied with probability 0.8, and greyscale with probability 0.2.
@@ -122,6 +129,7 @@ def get_augmenter(
     _check_number("min_area", min_area, 0, 1, low_open=True)
     _check_number("brightness", brightness, 0)
     _check_number("jitter", jitter, 0)
+    _check_number("grayscale", grayscale, 0, 1)
     seeds = [None if seed is None else seed + i for i in range(6)]
     z = zoom_factor(min_area)
     geometry = [
@@ -132,6 +140,8 @@ def get_augmenter(
     ]
     if recipe == "reference":
         colour = [RandomColorAffine(brightness, jitter, seed=seeds[3])]
+        if grayscale > 0:
+            colour.append(keras.layers.RandomGrayscale(factor=grayscale, seed=seeds[5]))
     elif recipe == "paper":
         strength = min(brightness, 1.0)  # the paper's colour strength s
         jitter_layer = keras.layers.RandomColorJitter(

@@ -69,12 +69,10 @@ def run_bench(
     """
     if image_size < 31:
         raise ValueError(f"image_size={image_size} is below the encoder's 31 pixels.")
-    if precision not in ("float32", "mixed_bfloat16"):
-        raise ValueError(f"Unknown precision={precision!r}; allowed: 'float32', 'mixed_bfloat16'.")
-    keras.mixed_precision.set_global_policy(precision)
     config = get_preset(
         preset,
         **{
+            "model.precision": precision,
             "data.image_size": image_size,
             "pretrain.batch_size": batch_size,
             "pretrain.labelled_per_step": labelled_per_step,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simclr_lab import synthetic
+from simclr_lab import composite, synthetic
+from simclr_lab.composite import render_composite
 from simclr_lab.config import DataConfig
 
 DATA_ENV_VAR = "SIMCLR_LAB_DATA"
@@ -50,6 +51,7 @@ STL10_CLASSES = (
     "ship",
     "truck",
 )
+VALIDATION_FRACTION, VALIDATION_SEED = 1 / 6, 7  # 10,000 of Fashion-MNIST's 60,000 training images
 SYNTHETIC_SIZES = {"unlabelled": 5000, "labelled_pool": 1000, "test": 1000}
 
 
@@ -91,9 +93,17 @@ def load_splits(config: DataConfig) -> Splits:
     """The unlabelled, labelled (class-balanced, seeded) and test splits for `config.source`."""
     if config.source == "synthetic":
         return _synthetic_splits(config)
-    if config.source == "fashion_mnist":
+    if config.source in ("fashion_mnist", "fashion_mnist_composite"):
         (train_x, train_y), (test_x, test_y) = load_fashion_mnist()
-        train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
+        if config.source == "fashion_mnist":
+            train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
+        else:
+            train_x = render_composite(train_x, composite.TRAIN_SEED)
+            test_x = render_composite(test_x, composite.TEST_SEED)
+            if config.image_size != composite.IMAGE_SIZE:
+                train_x, test_x = (resize(x, config.image_size) for x in (train_x, test_x))
+        if config.evaluate_on == "validation":
+            (train_x, train_y), (test_x, test_y) = hold_out_validation(train_x, train_y)
         unlabelled, pool_x, pool_y = train_x, train_x, train_y
         unlabelled_labels = train_y.astype("int32")
         names = FASHION_MNIST_CLASSES
@@ -137,6 +147,15 @@ def balanced_subset(labels: np.ndarray, per_class: int | None, num_classes: int,
         for c in range(num_classes)
     ]
     return np.sort(np.concatenate(chosen))
+
+
+def hold_out_validation(images: np.ndarray, labels: np.ndarray):
+    """((rest_x, rest_y), (validation_x, validation_y)): a fixed random sixth of the training
+    split set aside, for choosing settings without looking at the test split."""
+    size = round(len(labels) * VALIDATION_FRACTION)
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(labels))
+    held, rest = np.sort(order[:size]), np.sort(order[size:])
+    return (images[rest], labels[rest]), (images[held], labels[held])
 
 
 def _take(array: np.ndarray, count: int | None) -> np.ndarray:

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import keras
 
-from simclr_lab.config import MIN_IMAGE_SIZE
+from simclr_lab.config import MIN_IMAGE_SIZE, PRECISIONS
 
 
-def get_encoder(width: int = 128, image_size: int | None = None) -> keras.Sequential:
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"Unknown precision={precision!r}; allowed: {', '.join(map(repr, PRECISIONS))}."
+        )
+
+
+def get_encoder(
+    width: int = 128, image_size: int | None = None, precision: str = "float32"
+) -> keras.Sequential:
     """SPEC's encoder: (B, H, W, 3) float -> (B, width) features.
 
     4 x Conv2D(width, 3x3, stride 2, ReLU, valid), Flatten, Dense(width, ReLU). At 96x96 the
     last feature map is 5x5, at 32x32 it is 1x1; below 31x31 nothing is left.
+    precision "mixed_bfloat16": bfloat16 arithmetic, float32 weights (features in bfloat16).
     """
     if not isinstance(width, int) or width < 1:
         raise ValueError(f"width={width!r} must be a positive integer.")
+    _check_precision(precision)
     if image_size is not None and image_size < MIN_IMAGE_SIZE:
         raise ValueError(
             f"image_size={image_size} is too small for the encoder: four stride-2 valid "
@@ -23,8 +34,14 @@ def get_encoder(width: int = 128, image_size: int | None = None) -> keras.Sequen
     inputs = [keras.Input((image_size, image_size, 3))] if image_size else []
     return keras.Sequential(
         inputs
-        + [keras.layers.Conv2D(width, 3, strides=2, activation="relu") for _ in range(4)]
-        + [keras.layers.Flatten(), keras.layers.Dense(width, activation="relu")],
+        + [
+            keras.layers.Conv2D(width, 3, strides=2, activation="relu", dtype=precision)
+            for _ in range(4)
+        ]
+        + [
+            keras.layers.Flatten(dtype=precision),
+            keras.layers.Dense(width, activation="relu", dtype=precision),
+        ],
         name="encoder",
     )
 
@@ -39,17 +56,21 @@ def encoder_multiply_adds(image_size: int, width: int = 128) -> int:
     return total + size * size * width * width  # the Dense layer on the flattened map
 
 
-def get_projection_head(width: int = 128, batchnorm: bool = False) -> keras.Sequential:
+def get_projection_head(
+    width: int = 128, batchnorm: bool = False, precision: str = "float32"
+) -> keras.Sequential:
     """Dense(width, ReLU), Dense(width): (B, width) features -> (B, width) projections.
 
     The loss acts on the projections, so the encoder's features need not discard what the
     augmentations vary; `batchnorm=True` adds BatchNorm after the hidden layer (SimCLR v1).
     """
-    hidden = [keras.layers.Dense(width, use_bias=not batchnorm)]
+    _check_precision(precision)
+    hidden = [keras.layers.Dense(width, use_bias=not batchnorm, dtype=precision)]
     if batchnorm:
-        hidden.append(keras.layers.BatchNormalization())
+        hidden.append(keras.layers.BatchNormalization(dtype=precision))
     return keras.Sequential(
-        hidden + [keras.layers.ReLU(), keras.layers.Dense(width)], name="projection_head"
+        hidden + [keras.layers.ReLU(dtype=precision), keras.layers.Dense(width, dtype=precision)],
+        name="projection_head",
     )
 
 

@@ -92,6 +92,8 @@ class ContrastiveModel(keras.Model):
         }
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Losses in float32 also under a mixed-precision policy.
+        y_pred = {name: ops.cast(value, "float32") for name, value in y_pred.items()}
         c_loss, similarities = self.loss_fn(
             y_pred["projections_1"], y_pred["projections_2"], self.temperature
         )

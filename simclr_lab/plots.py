@@ -197,3 +197,42 @@ def plot_label_sweep(summary: list[dict], extra: dict | None = None):
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_pretraining_gains(settings: list[dict]):
+    """Supervised baseline vs pretrained model, one group of bars per setting.
+
+    settings: [{"setting": label, "baseline": accuracy, "pretrained": accuracy, and optional
+    "baseline_spread" / "pretrained_spread": (low, high)}], accuracies in [0, 1]; each group
+    is annotated with the gain in points, so a learner sees where pretraining pays.
+    """
+    if not settings:
+        raise ValueError("settings is empty: pass at least one measured setting.")
+    fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(settings)), 4.2))
+    x = np.arange(len(settings))
+    for offset, key, label in (
+        (-0.2, "baseline", "supervised baseline"),
+        (0.2, "pretrained", "SimCLR, then finetuned"),
+    ):
+        values = np.array([s[key] for s in settings]) * 100
+        low_high = np.array([s.get(f"{key}_spread") or (s[key], s[key]) for s in settings])
+        errors = np.abs(low_high.T * 100 - values)  # (2, settings): below, above
+        ax.bar(x + offset, values, width=0.4, label=label, yerr=errors, capsize=3)
+    for i, s in enumerate(settings):
+        gain = (s["pretrained"] - s["baseline"]) * 100
+        top = max(s["pretrained"], s["baseline"]) * 100
+        ax.annotate(
+            f"{gain:+.1f}",
+            (i, top + 2),
+            ha="center",
+            fontweight="bold",
+            color="tab:green" if gain >= 2 else "tab:gray",
+        )
+    ax.set_xticks(x, [s["setting"] for s in settings], fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("Where pretraining pays: gain of the pretrained model in points")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

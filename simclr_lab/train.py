@@ -51,11 +51,23 @@ class PhaseResult:
 
     @property
     def max_val_accuracy(self) -> float:
+        """The best epoch's test accuracy: the figure the reference prints."""
         return float(max(self.history[self.accuracy_key]))
+
+    @property
+    def final_val_accuracy(self) -> float:
+        """The last epoch's test accuracy: no epoch picked by looking at the test split."""
+        return float(self.history[self.accuracy_key][-1])
 
 
 def augmenter_for(settings: AugmentConfig) -> keras.Sequential:
-    return get_augmenter(settings.min_area, settings.brightness, settings.jitter, settings.recipe)
+    return get_augmenter(
+        settings.min_area,
+        settings.brightness,
+        settings.jitter,
+        settings.recipe,
+        grayscale=settings.grayscale,
+    )
 
 
 def pretraining_plan(config: Config, splits: Splits) -> BatchPlan:
@@ -112,8 +124,10 @@ def build_contrastive_model(
     keras.utils.set_random_seed(config.seed)
     width, settings = config.model.width, config.pretrain
     model = ContrastiveModel(
-        encoder=get_encoder(width, splits.image_shape[0]),
-        projection_head=get_projection_head(width, config.model.projection_batchnorm),
+        encoder=get_encoder(width, splits.image_shape[0], config.model.precision),
+        projection_head=get_projection_head(
+            width, config.model.projection_batchnorm, config.model.precision
+        ),
         linear_probe=get_linear_probe(splits.num_classes),
         contrastive_augmenter=augmenters[0] if augmenters else augmenter_for(settings.augment),
         classification_augmenter=(
@@ -132,7 +146,9 @@ def build_contrastive_model(
 def build_classifier(config: Config, splits: Splits, encoder=None, name="baseline_model"):
     """A compiled, built classifier: weak augmenter, encoder (fresh if None), Dense head."""
     keras.utils.set_random_seed(config.seed)
-    encoder = encoder or get_encoder(config.model.width, splits.image_shape[0])
+    encoder = encoder or get_encoder(
+        config.model.width, splits.image_shape[0], config.model.precision
+    )
     model = get_classifier(
         augmenter_for(config.supervised.augment), encoder, splits.num_classes, name=name
     )

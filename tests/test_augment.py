@@ -83,6 +83,18 @@ def test_augmenter_really_changes_images_when_training(recipe):
     assert np.abs(a - b).mean() > 0.02 and np.abs(a - plain).mean() > 0.02
 
 
+def test_grayscale_option_greys_that_share_of_views():
+    images = (np.random.default_rng(0).uniform(0, 255, (400, 32, 32, 3))).astype("uint8")
+    always = get_augmenter(0.25, 0.6, 0.2, seed=1, grayscale=1.0)(images, training=True)
+    always = keras.ops.convert_to_numpy(always)
+    np.testing.assert_allclose(always[..., 0], always[..., 2], atol=1e-5)
+    some = keras.ops.convert_to_numpy(
+        get_augmenter(0.25, 0.6, 0.2, seed=1, grayscale=0.2)(images, training=True)
+    )
+    grey = np.abs(some[..., 0] - some[..., 2]).max(axis=(1, 2)) < 1e-5  # (400,)
+    assert 0.12 < grey.mean() < 0.28  # ~ 80 of 400
+
+
 def test_zoom_and_translation_ranges_follow_min_area():
     assert zoom_factor(0.25) == pytest.approx(0.5)
     assert zoom_factor(0.75) == pytest.approx(1 - np.sqrt(0.75))

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from simclr_lab import augment, cli, config, data, evaluate, loss, plots, synthetic
+from simclr_lab import augment, cli, composite, config, data, evaluate, loss, plots, synthetic
 from simclr_lab.batching import plan_batches
 from simclr_lab.dashboard import LiveDashboard
 from simclr_lab.encoder import get_encoder
@@ -57,6 +57,26 @@ CASES = [
         "temperature=-0.5",
     ),
     ("min_area zero", lambda t: config.AugmentConfig(min_area=0), ValueError, "min_area=0"),
+    ("grayscale above 1", lambda t: config.AugmentConfig(grayscale=1.5), ValueError, "1.5"),
+    (
+        "unknown evaluation split",
+        lambda t: config.DataConfig(evaluate_on="dev"),
+        ValueError,
+        "'dev'",
+    ),
+    (
+        "validation split of a source without spare labels",
+        lambda t: config.DataConfig(source="synthetic", evaluate_on="validation"),
+        ValueError,
+        "'synthetic'",
+    ),
+    ("unknown precision", lambda t: config.ModelConfig(precision="fp8"), ValueError, "'fp8'"),
+    (
+        "composite of wrong-shaped images",
+        lambda t: composite.render_composite(_uint8(2, 32, 32), seed=0),
+        ValueError,
+        "(2, 32, 32)",
+    ),
     (
         "min_area above one",
         lambda t: config.AugmentConfig(min_area=1.2),

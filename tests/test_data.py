@@ -1,5 +1,4 @@
 import gzip
-import struct
 
 import numpy as np
 import pytest
@@ -93,29 +92,6 @@ def test_smoke_splits_shapes(smoke_splits):
     assert s.test_images.shape == (300, 32, 32, 3) and s.test_labels.dtype == np.int32
 
 
-def _write_idx(path, array):
-    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    with gzip.open(path, "wb") as file:
-        file.write(header + array.astype("uint8").tobytes())
-
-
-@pytest.fixture
-def fake_fashion_mnist(tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train_images": rng.integers(0, 255, (60, 28, 28)),
-        "train_labels": np.arange(60) % 10,
-        "test_images": rng.integers(0, 255, (20, 28, 28)),
-        "test_labels": np.arange(20) % 10,
-    }
-    for key, name in data.FASHION_MNIST_FILES.items():
-        _write_idx(tmp_path / name, arrays[key])
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path))
-    return tmp_path, arrays
-
-
 def test_fashion_mnist_from_idx_files(fake_fashion_mnist):
     folder, arrays = fake_fashion_mnist
     assert data.find_fashion_mnist() == folder  # $SIMCLR_LAB_DATA is looked in first
@@ -136,9 +112,9 @@ def test_fashion_mnist_resized_to_larger_images(fake_fashion_mnist):
     assert splits.unlabelled.shape == (60, 48, 48, 3)
 
 
-def test_truncated_and_corrupt_idx_files_are_named(tmp_path):
+def test_truncated_and_corrupt_idx_files_are_named(tmp_path, write_idx):
     good = tmp_path / "good.gz"
-    _write_idx(good, np.zeros((4, 28, 28)))
+    write_idx(good, np.zeros((4, 28, 28)))
     raw = gzip.open(good).read()
     truncated = tmp_path / "truncated.gz"
     with gzip.open(truncated, "wb") as file:

@@ -164,3 +164,18 @@ def test_batchnorm_projection_head_trains(smoke_config, smoke_splits):
     assert np.isfinite(logs["c_loss"])
     assert not np.allclose(before, keras.ops.convert_to_numpy(moving_mean))
     assert model.loss_name == "ntxent"
+
+
+def test_mixed_bfloat16_trains_with_float32_weights_and_losses(smoke_config, smoke_splits):
+    config = smoke_config.replace(**{"model.precision": "mixed_bfloat16"})
+    model = build_contrastive_model(config, smoke_splits)
+    conv = model.encoder.layers[0]
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    assert model.linear_probe.compute_dtype == "float32"
+    s = smoke_splits
+    plan = pretraining_plan(config, s)
+    (u, x), y = PairedStream(s.unlabelled, s.labelled_images, s.labelled_labels, plan)[0]
+    before = keras.ops.convert_to_numpy(conv.kernel).copy()
+    logs = model.train_on_batch((u, x), y, return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert not np.allclose(before, keras.ops.convert_to_numpy(conv.kernel))

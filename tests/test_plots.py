@@ -67,3 +67,22 @@ def test_label_sweep_plot():
     fig = plots.plot_label_sweep(summary, extra={"baseline": {10: 0.7}})
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
     assert len(fig.axes[0].lines) == 2
+
+
+def test_pretraining_gains_bars_and_annotations():
+    settings = [
+        {"setting": "plain", "baseline": 0.81, "pretrained": 0.82},
+        {
+            "setting": "composite",
+            "baseline": 0.50,
+            "pretrained": 0.58,
+            "pretrained_spread": (0.56, 0.60),
+        },
+    ]
+    fig = plots.plot_pretraining_gains(settings)
+    ax = fig.axes[0]
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [50.0, 58.0, 81.0, 82.0]
+    assert [t.get_text() for t in ax.texts] == ["+1.0", "+8.0"]
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_pretraining_gains([])
