@@ -156,6 +156,7 @@ def _info(args) -> None:
     folder = data.find_fashion_mnist()
     where = f"found in {folder}" if folder else "not found locally; Keras downloads it when online"
     print(f"  fashion_mnist  {where}")
+    print("  fashion_mnist_composite  drawn from fashion_mnist (above) in code, seeded")
     try:
         import tensorflow_datasets as tfds
 

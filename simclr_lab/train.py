@@ -288,12 +288,19 @@ def _data_key(splits: Splits) -> dict:
     }
 
 
+def pretraining_key(config: Config) -> dict:
+    """What the pretrained encoder depends on: not the supervised runs' epochs, batch or
+    learning rate, only their augmenter, which the online probe uses."""
+    key = config.key_dict("data", "model", "pretrain", "seed")
+    return {**key, "probe_augment": config.key_dict("supervised")["supervised"]["augment"]}
+
+
 def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2):
     """Contrastive pretraining with the online probe; returns a PhaseResult (ContrastiveModel)."""
     root = check_cache_dir(cache_dir or default_cache_dir())
     plan = pretraining_plan(config, splits)
     model = build_contrastive_model(config, splits, plan.steps)
-    run = RunDir(root, "pretraining", {**config.key_dict(), **_data_key(splits)})
+    run = RunDir(root, "pretraining", {**pretraining_key(config), **_data_key(splits)})
     stream = PairedStream(
         splits.unlabelled,
         splits.labelled_images,

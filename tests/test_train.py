@@ -52,6 +52,14 @@ def test_other_settings_never_overwrite_a_finished_run(config, smoke_splits, tmp
     assert train.train_baseline(config, smoke_splits, tmp_path, verbose=0).from_cache
 
 
+def test_pretraining_key_holds_what_the_encoder_depends_on(config):
+    key = train.pretraining_key(config)
+    longer_supervised = config.replace(**{"supervised.epochs": 60, "supervised.batch_size": 8})
+    assert train.pretraining_key(longer_supervised) == key  # the encoder does not change
+    for change in ({"pretrain.epochs": 4}, {"supervised.augment.min_area": 0.5}, {"seed": 1}):
+        assert train.pretraining_key(config.replace(**change)) != key, change
+
+
 def test_report_prints_like_the_reference(config, smoke_splits, tmp_path):
     result = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
     text = train.report(result)
