@@ -249,11 +249,12 @@ PRESETS: dict[str, Config] = {
             "a colour-gradient background, with noise; see simclr_lab.composite), 100 labels a "
             "class, all 60,000 training images unlabelled, for a 2-core CPU in under 30 "
             "minutes. Scaled down from the reference: 32x32 images make a step ~11x cheaper "
-            "and pretraining runs 12 epochs instead of 20, so it uses the SimCLR paper's "
+            "and pretraining runs 12 epochs instead of 20, with the SimCLR paper's "
             "faster-learning choices: NT-Xent loss at temperature 0.2, BatchNorm in the "
             "projection head, cosine schedule with 10% warm-up, greyscale views (p 0.2). The "
             "labelled stream repeats at 25 a step (500 + 25, as on STL-10); the baseline and "
-            "finetuning train with batch 32 over the 1,000 labels."
+            "finetuning train for 60 epochs with batch 32 over the 1,000 labels. Chosen on a "
+            "validation split: benchmarks/CPU_LESSON.md."
         ),
         data=DataConfig(source="fashion_mnist_composite", image_size=32, labels_per_class=100),
         model=ModelConfig(projection_batchnorm=True),
@@ -266,14 +267,14 @@ PRESETS: dict[str, Config] = {
             warmup_fraction=0.1,
             augment=AugmentConfig(grayscale=0.2),
         ),
-        supervised=SupervisedConfig(epochs=30, batch_size=32),
+        supervised=SupervisedConfig(epochs=60, batch_size=32),
     ),
     "cpu_plain": Config(
         name="cpu_plain",
         description=(
-            "Fashion-MNIST at 32x32 (28x28 padded, grey repeated to 3 channels), 100 labels a "
-            "class, all 60,000 training images unlabelled, for a 2-core CPU in under 30 "
-            "minutes. Scaled down from the reference: 32x32 images make a step ~11x cheaper, "
+            "Plain Fashion-MNIST at 32x32 (28x28 padded, grey repeated to 3 channels) with the "
+            "reference's recipe, 100 labels a class, all 60,000 training images unlabelled, "
+            "for a 2-core CPU in under 30 minutes: where pretraining barely pays. Scaled down from the reference: 32x32 images make a step ~11x cheaper, "
             "pretraining runs 10 epochs instead of 20. The reference's batching would give "
             "1,000 // 116 = 8 labelled images a step, so the labelled stream repeats at 25 a "
             "step (500 + 25, as on STL-10), and the baseline and finetuning train with batch "
