@@ -274,8 +274,9 @@ PRESETS: dict[str, Config] = {
         description=(
             "Plain Fashion-MNIST at 32x32 (28x28 padded, grey repeated to 3 channels) with the "
             "reference's recipe, 100 labels a class, all 60,000 training images unlabelled, "
-            "for a 2-core CPU in under 30 minutes: where pretraining barely pays. Scaled down from the reference: 32x32 images make a step ~11x cheaper, "
-            "pretraining runs 10 epochs instead of 20. The reference's batching would give "
+            "for a 2-core CPU in under 30 minutes: where pretraining barely pays. Scaled down "
+            "from the reference: 32x32 images make a step ~11x cheaper, pretraining runs 10 "
+            "epochs instead of 20. The reference's batching would give "
             "1,000 // 116 = 8 labelled images a step, so the labelled stream repeats at 25 a "
             "step (500 + 25, as on STL-10), and the baseline and finetuning train with batch "
             "32 over the 1,000 labels."
