@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from simclr_lab import composite, synthetic
-from simclr_lab.composite import render_composite
 from simclr_lab.config import DataConfig
 
 DATA_ENV_VAR = "SIMCLR_LAB_DATA"
@@ -98,8 +97,8 @@ def load_splits(config: DataConfig) -> Splits:
         if config.source == "fashion_mnist":
             train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
         else:
-            train_x = render_composite(train_x, composite.TRAIN_SEED)
-            test_x = render_composite(test_x, composite.TEST_SEED)
+            train_x = composite.render_composite(train_x, composite.TRAIN_SEED)
+            test_x = composite.render_composite(test_x, composite.TEST_SEED)
             if config.image_size != composite.IMAGE_SIZE:
                 train_x, test_x = (resize(x, config.image_size) for x in (train_x, test_x))
         if config.evaluate_on == "validation":
