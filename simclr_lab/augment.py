@@ -72,6 +72,125 @@ class RandomColorAffine(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="simclr_lab")
+class RandomFlipTranslateZoom(keras.layers.Layer):
+    """Keras' RandomFlip("horizontal"), RandomTranslation and RandomZoom as one resampling.
+
+    Per image, as those layers draw them: a left-right flip with probability 1/2, a shift by
+    U(-translate, translate) of the height and (independently) of the width, and a zoom-in
+    to U(1 - zoom, 1) of the height and (independently) of the width about the centre. All
+    three are one axis-aligned affine map of pixel coordinates, so the image is resampled
+    once (bilinear, reflecting at the borders, as those layers do) instead of three times:
+    the same distribution of views at about a third of the cost, and one interpolation blur
+    instead of two. Input: float images (B, H, W, C). Identity at inference.
+    """
+
+    def __init__(self, translate=0.0, zoom=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_number("translate", translate, 0, 1)
+        _check_number("zoom", zoom, 0, 1)
+        self.translate, self.zoom, self.seed = translate, zoom, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def draw(self, batch):
+        """Random (flip, shift, zoom) per image: flip (B, 1) in {0, 1}; shift (B, 2) as
+        fractions of (height, width); zoom (B, 2) factors for (height, width), <= 1."""
+        coin = keras.random.uniform((batch, 1), seed=self.seed_generator)
+        flip = ops.cast(coin <= 0.5, "float32")
+        shift = keras.random.uniform(
+            (batch, 2), -self.translate, self.translate, seed=self.seed_generator
+        )
+        zoom = keras.random.uniform((batch, 2), 1.0 - self.zoom, 1.0, seed=self.seed_generator)
+        return flip, shift, zoom
+
+    @staticmethod
+    def transforms(flip, shift, zoom, height, width):
+        """(B, 8) projective transforms (output pixel -> input pixel) for `affine_transform`.
+
+        Zoom about the centre, then undo the shift, then mirror x when flipped:
+        x_in = s * (zx * x + cx * (1 - zx) - dx) + flip * (W - 1), s = 1 - 2 * flip.
+        """
+        sign = 1.0 - 2.0 * flip  # (B, 1)
+        centre_y, centre_x = (height - 1) / 2, (width - 1) / 2
+        zoom_y, zoom_x = zoom[:, 0:1], zoom[:, 1:2]
+        offset_y = centre_y * (1.0 - zoom_y) - shift[:, 0:1] * height
+        offset_x = centre_x * (1.0 - zoom_x) - shift[:, 1:2] * width
+        zeros = ops.zeros_like(flip)
+        return ops.concatenate(
+            [
+                sign * zoom_x,
+                zeros,
+                sign * offset_x + flip * (width - 1),
+                zeros,
+                zoom_y,
+                offset_y,
+                zeros,
+                zeros,
+            ],
+            axis=1,
+        )
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        height, width = images.shape[1], images.shape[2]
+        flip, shift, zoom = self.draw(ops.shape(images)[0])
+        return keras.ops.image.affine_transform(
+            images,
+            self.transforms(flip, shift, zoom, height, width),
+            interpolation="bilinear",
+            fill_mode="reflect",
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(translate=self.translate, zoom=self.zoom, seed=self.seed)
+        return config
+
+
+GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # Keras' (and tf.image's) RGB -> luminance
+
+
+@keras.saving.register_keras_serializable(package="simclr_lab")
+class RandomGreyscale(keras.layers.Layer):
+    """Keras' RandomGrayscale(factor=rate) as one per-image 3x3 colour matrix.
+
+    Each image is turned grey (its luminance in all three channels, Keras' weights) with
+    probability `rate`: pixel (1, 3) @ G with G the identity or the grey matrix, one matrix
+    product instead of a conversion and a select. Input: float (B, H, W, 3). Identity at
+    inference.
+    """
+
+    def __init__(self, rate=0.2, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_number("rate", rate, 0, 1)
+        self.rate, self.seed = rate, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        batch = ops.shape(images)[0]
+        grey = ops.cast(
+            keras.random.uniform((batch, 1, 1), seed=self.seed_generator) < self.rate,
+            images.dtype,
+        )  # (B, 1, 1)
+        to_grey = ops.tile(ops.convert_to_tensor(GREY_WEIGHTS, images.dtype)[:, None], (1, 3))
+        matrix = grey * to_grey + (1.0 - grey) * ops.eye(3, dtype=images.dtype)  # (B, 3, 3)
+        return ops.einsum("bhwc,bcd->bhwd", images, matrix)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="simclr_lab")
 class RandomApply(keras.layers.Layer):
     """Apply `layer` to each image with probability `rate`, else pass it through."""
 
@@ -120,8 +239,9 @@ def get_augmenter(
     """The augmenter for uint8 images (B, H, W, 3) -> float32 in [0, 1], random when training.
 
     "reference" (SPEC): rescale, horizontal flip, translate by up to z/2, zoom in by up to z
-    with z = 1 - sqrt(min_area), then RandomColorAffine(brightness, jitter), then (if
-    `grayscale` > 0) greyscale with that probability.
+    with z = 1 - sqrt(min_area) (the three in one resampling: RandomFlipTranslateZoom), then
+    RandomColorAffine(brightness, jitter), then (if `grayscale` > 0) greyscale with that
+    probability.
     "paper" (SimCLR, Chen et al. 2020): rescale, flip, the same crop-and-zoom, then colour
     jitter of strength s = `brightness` (0.8s brightness, contrast and saturation, 0.2s hue;
     `jitter` is unused) applied with probability 0.8, and greyscale with probability 0.2.
@@ -134,14 +254,12 @@ def get_augmenter(
     z = zoom_factor(min_area)
     geometry = [
         keras.layers.Rescaling(1 / 255),
-        keras.layers.RandomFlip("horizontal", seed=seeds[0]),
-        keras.layers.RandomTranslation(z / 2, z / 2, seed=seeds[1]),
-        keras.layers.RandomZoom((-z, 0.0), (-z, 0.0), seed=seeds[2]),
+        RandomFlipTranslateZoom(translate=z / 2, zoom=z, seed=seeds[0]),
     ]
     if recipe == "reference":
         colour = [RandomColorAffine(brightness, jitter, seed=seeds[3])]
         if grayscale > 0:
-            colour.append(keras.layers.RandomGrayscale(factor=grayscale, seed=seeds[5]))
+            colour.append(RandomGreyscale(grayscale, seed=seeds[5]))
     elif recipe == "paper":
         strength = min(brightness, 1.0)  # the paper's colour strength s
         jitter_layer = keras.layers.RandomColorJitter(
@@ -154,7 +272,7 @@ def get_augmenter(
         )
         colour = [
             RandomApply(jitter_layer, rate=0.8, seed=seeds[4]),
-            keras.layers.RandomGrayscale(factor=0.2, seed=seeds[5]),
+            RandomGreyscale(0.2, seed=seeds[5]),
         ]
     else:
         raise ValueError(f"Unknown recipe={recipe!r}; allowed: 'reference', 'paper'.")

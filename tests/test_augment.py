@@ -2,7 +2,13 @@ import keras
 import numpy as np
 import pytest
 
-from simclr_lab.augment import RandomColorAffine, get_augmenter, zoom_factor
+from simclr_lab.augment import (
+    RandomColorAffine,
+    RandomFlipTranslateZoom,
+    RandomGreyscale,
+    get_augmenter,
+    zoom_factor,
+)
 
 
 def _images(n=8, size=32, seed=0):
@@ -99,9 +105,79 @@ def test_zoom_and_translation_ranges_follow_min_area():
     assert zoom_factor(0.25) == pytest.approx(0.5)
     assert zoom_factor(0.75) == pytest.approx(1 - np.sqrt(0.75))
     layers = {type(layer).__name__: layer for layer in get_augmenter(0.25, 0.6, 0.2).layers}
-    assert layers["RandomTranslation"].height_factor == pytest.approx(0.25)
-    assert layers["RandomZoom"].height_factor == pytest.approx((-0.5, 0.0))
-    assert layers["RandomZoom"].width_factor == pytest.approx((-0.5, 0.0))
+    assert layers["RandomFlipTranslateZoom"].translate == pytest.approx(0.25)
+    assert layers["RandomFlipTranslateZoom"].zoom == pytest.approx(0.5)
+
+
+def _keras_chain(images, flip, shift_pixels, zoom):
+    """Keras' RandomFlip, RandomTranslation, RandomZoom one after another, with given draws.
+
+    flip (B, 1) in {0, 1}; shift_pixels (B, 2) as (dy, dx); zoom (B, 2) as (zy, zx).
+    """
+    flipped = keras.layers.RandomFlip("horizontal").transform_images(
+        images, {"flips": flip[:, :, None, None] > 0.5}
+    )
+    moved = keras.layers.RandomTranslation(0.1, 0.1).transform_images(
+        flipped, {"translations": shift_pixels[:, ::-1].astype("float32")}
+    )
+    zooms = {"height_zoom": zoom[:, 0:1], "width_zoom": zoom[:, 1:2]}
+    return keras.ops.convert_to_numpy(keras.layers.RandomZoom(-0.1).transform_images(moved, zooms))
+
+
+def test_fused_geometry_equals_keras_three_layers_at_whole_pixel_shifts():
+    # With whole-pixel shifts the translation resamples nothing, so Keras' three layers and
+    # the fused map must give the same pixels; fractional shifts differ only by Keras'
+    # second bilinear interpolation.
+    rng = np.random.default_rng(0)
+    batch, height, width = 16, 20, 24
+    images = rng.random((batch, height, width, 3)).astype("float32")
+    flip = (np.arange(batch) % 2).astype("float32")[:, None]
+    shift_pixels = rng.integers(-6, 7, (batch, 2)).astype("float32")  # beyond the border too
+    zoom = rng.uniform(0.5, 1.0, (batch, 2)).astype("float32")
+    shift = shift_pixels / np.array([height, width], "float32")
+    transforms = RandomFlipTranslateZoom.transforms(flip, shift, zoom, height, width)
+    fused = keras.ops.image.affine_transform(images, transforms, fill_mode="reflect")
+    expected = _keras_chain(images, flip, shift_pixels, zoom)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fused), expected, atol=1e-5)
+    assert np.abs(expected[1] - images[1]).max() > 0.1  # the draws really moved the images
+
+
+def test_fused_geometry_draws_the_keras_layers_distributions():
+    layer = RandomFlipTranslateZoom(translate=0.25, zoom=0.5, seed=3)
+    flip, shift, zoom = (keras.ops.convert_to_numpy(a) for a in layer.draw(20_000))
+    assert set(np.unique(flip)) == {0.0, 1.0} and 0.48 < flip.mean() < 0.52
+    for column in range(2):  # height and width drawn independently
+        assert -0.25 <= shift[:, column].min() < -0.24 and 0.24 < shift[:, column].max() <= 0.25
+        assert abs(shift[:, column].mean()) < 0.01
+        assert shift[:, column].std() == pytest.approx(0.5 / np.sqrt(12), rel=0.03)  # uniform
+        assert 0.5 <= zoom[:, column].min() < 0.51 and 0.99 < zoom[:, column].max() <= 1.0
+        assert zoom[:, column].mean() == pytest.approx(0.75, abs=0.01)
+    assert abs(np.corrcoef(zoom[:, 0], zoom[:, 1])[0, 1]) < 0.03
+    assert abs(np.corrcoef(shift[:, 0], shift[:, 1])[0, 1]) < 0.03
+
+
+def test_fused_geometry_is_identity_at_inference_and_round_trips():
+    layer = RandomFlipTranslateZoom(translate=0.2, zoom=0.3, seed=1)
+    images = np.random.default_rng(1).random((4, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer(images, training=False)), images
+    )
+    trained = keras.ops.convert_to_numpy(layer(images, training=True))
+    assert trained.shape == images.shape and np.abs(trained - images).max() > 0.1
+    clone = RandomFlipTranslateZoom.from_config(layer.get_config())
+    assert (clone.translate, clone.zoom, clone.seed) == (0.2, 0.3, 1)
+
+
+def test_greyscale_matrix_equals_keras_grayscale():
+    images = np.random.default_rng(2).random((64, 8, 8, 3)).astype("float32")
+    out = keras.ops.convert_to_numpy(RandomGreyscale(0.5, seed=4)(images, training=True))
+    grey = keras.ops.convert_to_numpy(keras.ops.image.rgb_to_grayscale(images))  # (B, H, W, 1)
+    is_grey = np.all(np.isclose(out, grey, atol=1e-6), axis=(1, 2, 3))
+    is_same = np.all(out == images, axis=(1, 2, 3))
+    assert np.all(is_grey | is_same)  # every image is either unchanged or Keras' grey
+    assert 16 < is_grey.sum() < 48
+    inference = RandomGreyscale(1.0)(images, training=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(inference), images)
 
 
 @pytest.mark.parametrize(
@@ -112,6 +188,7 @@ def test_zoom_and_translation_ranges_follow_min_area():
         ({"brightness": -0.1}, "brightness=-0.1"),
         ({"jitter": -1}, "jitter=-1"),
         ({"recipe": "simsiam"}, "simsiam"),
+        ({"grayscale": 1.5}, "grayscale=1.5"),
     ],
 )
 def test_get_augmenter_rejects_bad_values(kwargs, named):
