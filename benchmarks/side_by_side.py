@@ -4,8 +4,9 @@
 
 Each round runs, at 32x32 (Fashion-MNIST padded) and at 96x96 (random images, STL-10's
 shape), batch 525 = 500 + 25: the reference script's pretraining phase, then
-`simclr-lab bench`. It prints the ratio ours / reference per round and the median, and writes
-every figure as JSON. Without the reference script, it measures ours alone.
+`simclr-lab bench` in each of `--precisions` (float32 and auto by default; auto is bfloat16
+where this machine computes it natively). It prints the ratio ours / reference per round and
+the median, and writes every figure as JSON. Without the reference script, it measures ours alone.
 """
 
 from __future__ import annotations
@@ -58,19 +59,13 @@ def reference_images_per_s(script: Path, size: int) -> float:
     ]
 
 
-def ours_images_per_s(size: int, steps: int) -> float:
-    command = [
-        sys.executable,
-        "-m",
-        "simclr_lab",
-        "bench",
-        "--size",
-        str(size),
-        "--steps",
-        str(steps),
-    ]
+def ours_images_per_s(size: int, steps: int, precision: str) -> tuple[float, str]:
+    """simclr-lab's whole pretraining step in images/s, and the precision it ran in."""
+    command = [sys.executable, "-m", "simclr_lab", "bench", "--size", str(size)]
+    command += ["--steps", str(steps), "--precision", precision]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return _json_line(result.stdout, "BENCH_JSON ")["images_per_s"]
+    bench = _json_line(result.stdout, "BENCH_JSON ")
+    return bench["images_per_s"], bench["precision"]
 
 
 def main() -> None:
@@ -78,6 +73,12 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, default=Path("../shared/bench/seed_recipe.py"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 96])
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["float32", "auto"],
+        help="ours in each (auto: bfloat16 where this machine has it natively)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/side_by_side.json"))
     args = parser.parse_args()
     have_reference = args.reference.is_file()
@@ -86,27 +87,32 @@ def main() -> None:
     results = {size: [] for size in args.sizes}
     for round_ in range(1, args.rounds + 1):
         for size in args.sizes:
-            row = {"round": round_}
+            row = {"round": round_, "ours": {}, "ratio": {}}
             if have_reference:
                 row["reference"] = reference_images_per_s(args.reference, size)
-            row["ours"] = ours_images_per_s(size, steps=10 if size == 32 else 4)
-            if have_reference:
-                row["ratio"] = row["ours"] / row["reference"]
+            for asked in args.precisions:
+                speed, precision = ours_images_per_s(size, 10 if size == 32 else 4, asked)
+                row["ours"][precision] = speed
+                if have_reference:
+                    row["ratio"][precision] = speed / row["reference"]
             results[size].append(row)
-            ratio = f", ratio {row['ratio']:.2f}" if have_reference else ""
-            print(
-                f"round {round_}, {size}x{size}: ours {row['ours']:.0f} images/s"
-                + (f", reference {row['reference']:.0f}" if have_reference else "")
-                + ratio,
-                flush=True,
+            line = f"round {round_}, {size}x{size}: "
+            if have_reference:
+                line += f"reference {row['reference']:.0f} images/s; "
+            line += "; ".join(
+                f"ours {precision} {speed:.0f}"
+                + (f" (ratio {row['ratio'][precision]:.2f})" if have_reference else "")
+                for precision, speed in row["ours"].items()
             )
+            print(line, flush=True)
     for size, rows in results.items():
         if have_reference:
-            median = statistics.median(r["ratio"] for r in rows)
-            print(
-                f"{size}x{size}: median ratio ours / reference = {median:.2f} "
-                f"over {len(rows)} rounds"
-            )
+            for precision in rows[0]["ratio"]:
+                median = statistics.median(r["ratio"][precision] for r in rows)
+                print(
+                    f"{size}x{size}, ours in {precision}: median ratio ours / reference = "
+                    f"{median:.2f} over {len(rows)} rounds"
+                )
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
 

@@ -65,7 +65,8 @@ def run_bench(
 ) -> dict:
     """Images/s of each part of the pretraining step; see the module docstring.
 
-    precision: "float32", or "mixed_bfloat16" (bfloat16 compute, float32 weights).
+    precision: "float32", "mixed_bfloat16" (bfloat16 compute, float32 weights) or "auto"
+    (bfloat16 where this machine computes it natively).
     """
     if image_size < 31:
         raise ValueError(f"image_size={image_size} is below the encoder's 31 pixels.")
@@ -117,7 +118,7 @@ def run_bench(
     return {
         "backend": keras.backend.backend(),
         "device": describe(),
-        "precision": precision,
+        "precision": config.model.precision,
         "image_size": image_size,
         "batch_size": batch_size,
         "images_per_s": batch_size / step,

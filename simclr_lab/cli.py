@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch", type=int, default=525, help="images a step (525: 500 + 25)")
     bench.add_argument("--steps", type=int, default=10, help="timed steps per part")
     bench.add_argument("--warmup", type=int, default=3, help="untimed steps first")
-    bench.add_argument("--precision", default="float32", help="float32 or mixed_bfloat16")
+    bench.add_argument("--precision", default="float32", help="float32, mixed_bfloat16 or auto")
     bench.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )

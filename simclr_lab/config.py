@@ -18,7 +18,7 @@ EVALUATION_SPLITS = ("test", "validation")
 LOSSES = ("infonce", "ntxent")
 RECIPES = ("reference", "paper")
 SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 MIN_IMAGE_SIZE = 31  # four valid 3x3 convolutions with stride 2 need at least 31 pixels
 
 
@@ -107,7 +107,8 @@ class ModelConfig:
     width: int = 128  # filters of every conv layer and units of every dense layer
     projection_batchnorm: bool = False  # the reference's head has none; SimCLR v1 uses it
     # "mixed_bfloat16": bfloat16 arithmetic in encoder and head (float32 weights and losses);
-    # faster on GPUs and on CPUs with AVX512-BF16, slightly different numbers.
+    # faster on GPUs and on CPUs with AVX512-BF16, slightly different numbers. "auto": that
+    # where this machine has native bfloat16, else float32 (`get_preset` decides).
     precision: str = "float32"
 
     def __post_init__(self):
@@ -314,7 +315,12 @@ def get_preset(name: str | None = None, **changes) -> Config:
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; allowed: {', '.join(map(repr, PRESETS))}.")
     config = PRESETS[name]
-    return config.replace(**changes) if changes else config
+    config = config.replace(**changes) if changes else config
+    if config.model.precision == "auto":  # decided here, so configs say what really runs
+        from simclr_lab.devices import resolve_precision
+
+        config = config.replace(**{"model.precision": resolve_precision("auto")})
+    return config
 
 
 def default_preset_name() -> str:

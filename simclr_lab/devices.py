@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 
@@ -27,6 +28,63 @@ def gpu_names() -> list[str]:
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
+
+
+def _gpu_capabilities() -> list[float]:
+    """CUDA compute capabilities (e.g. 9.0) of the GPUs the active backend sees."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [float(d.compute_capability) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        found = []
+        for device in tf.config.list_physical_devices("GPU"):
+            major, minor = tf.config.experimental.get_device_details(device)["compute_capability"]
+            found.append(major + minor / 10)
+        return found
+    if backend == "torch":
+        import torch
+
+        pairs = [torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())]
+        return [major + minor / 10 for major, minor in pairs]
+    return []
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no such file)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+def native_bfloat16() -> bool:
+    """Whether bfloat16 arithmetic runs natively here, so `mixed_bfloat16` is faster.
+
+    GPUs: compute capability 8.0 or later (Ampere, Hopper, ...). CPUs (no GPU seen): x86 with
+    AVX512-BF16 or AMX-BF16. Elsewhere bfloat16 is emulated and slower than float32.
+    """
+    capabilities = _gpu_capabilities()
+    if capabilities:
+        return min(capabilities) >= 8.0
+    return bool(cpu_flags() & BFLOAT16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str) -> str:
+    """ "auto" -> "mixed_bfloat16" where `native_bfloat16()`, else "float32"; others as given."""
+    if precision != "auto":
+        return precision
+    return "mixed_bfloat16" if native_bfloat16() else "float32"
 
 
 def describe() -> str:

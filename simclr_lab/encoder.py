@@ -5,13 +5,16 @@ from __future__ import annotations
 import keras
 
 from simclr_lab.config import MIN_IMAGE_SIZE, PRECISIONS
+from simclr_lab.devices import resolve_precision
 
 
-def _check_precision(precision: str) -> None:
+def _layer_dtype(precision: str) -> str:
+    """The Keras dtype policy for `precision` ("auto" decided for this machine)."""
     if precision not in PRECISIONS:
         raise ValueError(
             f"Unknown precision={precision!r}; allowed: {', '.join(map(repr, PRECISIONS))}."
         )
+    return resolve_precision(precision)
 
 
 def get_encoder(
@@ -21,11 +24,12 @@ def get_encoder(
 
     4 x Conv2D(width, 3x3, stride 2, ReLU, valid), Flatten, Dense(width, ReLU). At 96x96 the
     last feature map is 5x5, at 32x32 it is 1x1; below 31x31 nothing is left.
-    precision "mixed_bfloat16": bfloat16 arithmetic, float32 weights (features in bfloat16).
+    precision "mixed_bfloat16": bfloat16 arithmetic, float32 weights (features in bfloat16);
+    "auto": that where this machine computes bfloat16 natively, else float32.
     """
     if not isinstance(width, int) or width < 1:
         raise ValueError(f"width={width!r} must be a positive integer.")
-    _check_precision(precision)
+    precision = _layer_dtype(precision)
     if image_size is not None and image_size < MIN_IMAGE_SIZE:
         raise ValueError(
             f"image_size={image_size} is too small for the encoder: four stride-2 valid "
@@ -64,7 +68,7 @@ def get_projection_head(
     The loss acts on the projections, so the encoder's features need not discard what the
     augmentations vary; `batchnorm=True` adds BatchNorm after the hidden layer (SimCLR v1).
     """
-    _check_precision(precision)
+    precision = _layer_dtype(precision)
     hidden = [keras.layers.Dense(width, use_bias=not batchnorm, dtype=precision)]
     if batchnorm:
         hidden.append(keras.layers.BatchNormalization(dtype=precision))

@@ -85,6 +85,26 @@ def test_info_lists_backend_and_sources(capsys):
     assert "backend" in printed and "synthetic" in printed and "fashion_mnist" in printed
 
 
+def test_bench_times_every_part_and_prints_one_json_line(capsys):
+    args = ["bench", "--size", "32", "--batch", "41", "--steps", "1", "--warmup", "1"]
+    assert main([*args, "--precision", "auto"]) == 0
+    printed = capsys.readouterr().out
+    assert "whole training step" in printed and "matmul peak" in printed
+    result = json.loads(printed.split("BENCH_JSON ", 1)[1])
+    assert result["precision"] in ("float32", "mixed_bfloat16")  # auto decided for here
+    assert result["batch_size"] == 41 and result["image_size"] == 32
+    assert len(result["seconds"]) == 4 and all(s > 0 for s in result["seconds"].values())
+    step = result["seconds"]["whole training step"]
+    assert result["images_per_s"] == pytest.approx(41 / step)
+    assert result["matmul_peak_gflops"] > 1 and result["achieved_gflops"] > 0
+
+
+def test_bench_refuses_an_unknown_precision_before_timing(capsys):
+    assert main(["bench", "--precision", "fp8"]) == 2
+    error = capsys.readouterr().err
+    assert "'fp8'" in error and "mixed_bfloat16" in error
+
+
 @pytest.mark.slow
 def test_sweep_smoke_end_to_end(tmp_path, capsys):
     code = main(

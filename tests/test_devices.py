@@ -1,0 +1,33 @@
+import pytest
+
+from simclr_lab import devices
+from simclr_lab.config import get_preset
+from simclr_lab.encoder import get_encoder
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\nbogomips\t: 1\n")
+    assert devices.cpu_flags(str(cpuinfo)) == {"fpu", "sse2", "avx512f", "avx512_bf16"}
+    assert devices.cpu_flags(str(tmp_path / "missing")) == set()
+
+
+@pytest.mark.parametrize(
+    "gpus, flags, expected",
+    [
+        ([], {"avx2", "fma"}, "float32"),  # a laptop without bfloat16 units
+        ([], {"avx512f", "avx512_bf16"}, "mixed_bfloat16"),
+        ([], {"amx_bf16"}, "mixed_bfloat16"),
+        ([7.5], {"avx512_bf16"}, "float32"),  # a T4 emulates bfloat16: the GPU decides
+        ([9.0], set(), "mixed_bfloat16"),  # H100/H200
+        ([8.0, 7.0], set(), "float32"),  # the slowest GPU decides
+    ],
+)
+def test_auto_precision_follows_the_hardware(monkeypatch, gpus, flags, expected):
+    monkeypatch.setattr(devices, "_gpu_capabilities", lambda: gpus)
+    monkeypatch.setattr(devices, "cpu_flags", lambda: flags)
+    assert devices.resolve_precision("auto") == expected
+    assert devices.resolve_precision("float32") == "float32"  # explicit choices stay
+    assert get_preset("smoke", **{"model.precision": "auto"}).model.precision == expected
+    encoder = get_encoder(16, 32, "auto")
+    assert encoder.layers[0].dtype_policy.name == expected
