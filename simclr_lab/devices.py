@@ -8,49 +8,46 @@ from pathlib import Path
 import keras
 
 
-def gpu_names() -> list[str]:
-    """Names of the GPUs visible to the active Keras backend (empty on a CPU-only machine)."""
+def _visible_gpus() -> list[tuple[str, float]]:
+    """(name, CUDA compute capability such as 9.0) of each GPU the active backend sees; the
+    capability is 0.0 where the backend reports none (e.g. a non-CUDA GPU)."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        names = []
-        for device in tf.config.list_physical_devices("GPU"):
-            details = tf.config.experimental.get_device_details(device)
-            names.append(details.get("device_name", device.name))
-        return names
-    if backend == "torch":
-        import torch
-
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return []
-
-
-def _gpu_capabilities() -> list[float]:
-    """CUDA compute capabilities (e.g. 9.0) of the GPUs the active backend sees."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return [float(d.compute_capability) for d in jax.devices() if d.platform == "gpu"]
+        return [
+            (d.device_kind, float(getattr(d, "compute_capability", 0) or 0))
+            for d in jax.devices()
+            if d.platform == "gpu"
+        ]
     if backend == "tensorflow":
         import tensorflow as tf
 
         found = []
         for device in tf.config.list_physical_devices("GPU"):
-            major, minor = tf.config.experimental.get_device_details(device)["compute_capability"]
-            found.append(major + minor / 10)
+            details = tf.config.experimental.get_device_details(device)
+            major, minor = details.get("compute_capability", (0, 0))
+            found.append((details.get("device_name", device.name), major + minor / 10))
         return found
     if backend == "torch":
         import torch
 
-        pairs = [torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())]
-        return [major + minor / 10 for major, minor in pairs]
+        found = []
+        for i in range(torch.cuda.device_count()):
+            major, minor = torch.cuda.get_device_capability(i)
+            found.append((torch.cuda.get_device_name(i), major + minor / 10))
+        return found
     return []
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs visible to the active Keras backend (empty on a CPU-only machine)."""
+    return [name for name, _ in _visible_gpus()]
+
+
+def _gpu_capabilities() -> list[float]:
+    """CUDA compute capabilities of the GPUs the active backend sees."""
+    return [capability for _, capability in _visible_gpus()]
 
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
