@@ -9,6 +9,25 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from simclr_lab.encoder import get_encoder
+
+
+def accuracy_key(history: dict) -> str:
+    """The history's validation accuracy: "val_p_acc" (pretraining's online probe) if it has
+    one, else "val_acc" (a classifier); a ValueError naming the keys it has otherwise."""
+    for key in ("val_p_acc", "val_acc"):
+        if key in history:
+            return key
+    raise ValueError(f"history has no val_p_acc or val_acc; it has {sorted(history)}.")
+
+
+def loss_key(history: dict) -> str:
+    """The validation loss beside `accuracy_key`: "val_p_loss" or "val_loss"."""
+    key = accuracy_key(history).replace("_acc", "_loss")
+    if key not in history:
+        raise ValueError(f"history has no {key}; it has {sorted(history)}.")
+    return key
+
 
 def encode(encoder, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Frozen features of uint8 images (N, H, W, 3) -> float32 (N, width), batch by batch."""
@@ -136,13 +155,42 @@ def frozen_scores(encoder, splits, k: int = 200) -> dict:
     return feature_scores(train, splits.labelled_labels, test, splits.test_labels, k)
 
 
+def raw_pixels(images: np.ndarray) -> np.ndarray:
+    """Images (N, H, W, 3) as features (N, H * W * 3), kept uint8 until a measure uses them."""
+    return images.reshape(len(images), -1)
+
+
 def pixel_scores(splits, k: int = 200) -> dict:
     """The same two measures on raw pixels: the baseline that features must beat."""
-    train, test = (
-        images.reshape(len(images), -1).astype("float32") / 255.0
-        for images in (splits.labelled_images, splits.test_images)
-    )
+    train, test = raw_pixels(splits.labelled_images), raw_pixels(splits.test_images)
     return feature_scores(train, splits.labelled_labels, test, splits.test_labels, k)
+
+
+def comparison_encoders(encoder, width: int, image_size: int, seed: int) -> dict:
+    """{"simclr encoder", "random encoder", "raw pixels"}: functions from uint8 images
+    (N, H, W, 3) to features (N, D), as `plots.plot_retrieval` takes them.
+
+    The random encoder is `get_encoder(width, image_size)` built right after
+    `keras.utils.set_random_seed(seed)`; `encoder=None` leaves out "simclr encoder".
+    """
+    keras.utils.set_random_seed(seed)
+    random_encoder = get_encoder(width, image_size)
+    found = {} if encoder is None else {"simclr encoder": lambda x: encode(encoder, x)}
+    return {
+        **found,
+        "random encoder": lambda x: encode(random_encoder, x),
+        "raw pixels": raw_pixels,
+    }
+
+
+def frozen_feature_comparison(encoder, splits, width: int, seed: int, k: int = 200) -> dict:
+    """{name: {"knn_acc", "linear_probe_acc"}} for each of `comparison_encoders`: the SimCLR
+    encoder, a random encoder of the same width and raw pixels, labelled split -> test split."""
+    scores = {}
+    for name, features in comparison_encoders(encoder, width, splits.image_shape[0], seed).items():
+        train, test = features(splits.labelled_images), features(splits.test_images)
+        scores[name] = feature_scores(train, splits.labelled_labels, test, splits.test_labels, k)
+    return scores
 
 
 class KNNMonitor(keras.callbacks.Callback):

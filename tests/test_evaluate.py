@@ -100,3 +100,33 @@ def test_encode_checks_its_input(smoke_config, smoke_splits):
         evaluate.encode(encoder, smoke_splits.test_images[:2].astype("float32"))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         evaluate.encode(encoder, np.zeros((2, 32, 32), "uint8"))
+
+
+def test_accuracy_and_loss_keys_follow_the_history():
+    probe = {"c_loss": [1.0], "val_p_acc": [0.5], "val_p_loss": [1.2]}
+    assert (evaluate.accuracy_key(probe), evaluate.loss_key(probe)) == ("val_p_acc", "val_p_loss")
+    classifier = {"acc": [0.4], "val_acc": [0.5], "val_loss": [1.1]}
+    assert (evaluate.accuracy_key(classifier), evaluate.loss_key(classifier)) == (
+        "val_acc",
+        "val_loss",
+    )
+    with pytest.raises(ValueError, match=r"it has \['acc', 'loss'\]"):
+        evaluate.accuracy_key({"loss": [1.0], "acc": [0.5]})
+    with pytest.raises(ValueError, match="no val_loss"):
+        evaluate.loss_key({"val_acc": [0.5]})
+
+
+def test_frozen_feature_comparison_seeds_its_random_encoder(smoke_splits):
+    from simclr_lab.encoder import get_encoder
+
+    encoder = get_encoder(8, 32)
+    first = evaluate.frozen_feature_comparison(encoder, smoke_splits, width=8, seed=3, k=10)
+    assert list(first) == ["simclr encoder", "random encoder", "raw pixels"]
+    assert first["raw pixels"] == evaluate.pixel_scores(smoke_splits, k=10)
+    assert first["simclr encoder"] == evaluate.frozen_scores(encoder, smoke_splits, k=10)
+    again = evaluate.frozen_feature_comparison(None, smoke_splits, width=8, seed=3, k=10)
+    assert list(again) == ["random encoder", "raw pixels"]
+    assert again["random encoder"] == first["random encoder"]  # the same seed, the same weights
+    featurisers = evaluate.comparison_encoders(None, 8, 32, seed=3)
+    assert featurisers["random encoder"](smoke_splits.test_images[:4]).shape == (4, 8)
+    assert featurisers["raw pixels"](smoke_splits.test_images[:4]).shape == (4, 32 * 32 * 3)
