@@ -43,7 +43,7 @@ def measure(
     record["data_seconds"] = time.perf_counter() - start
     baseline = train.train_baseline(config, splits, cache_dir, verbose=0)
     if baseline_only:
-        accuracy = baseline.history["val_acc"]
+        accuracy = baseline.history[evaluate.accuracy_key(baseline.history)]
         record["baseline"] = {"final": float(accuracy[-1]), "max": float(max(accuracy))}
         record["baseline"]["seconds"] = baseline.seconds
         return record
@@ -54,7 +54,7 @@ def measure(
         ("pretraining", pretrained),
         ("finetuning", finetuned),
     ):
-        accuracy = result.history["val_acc" if phase != "pretraining" else "val_p_acc"]
+        accuracy = result.history[evaluate.accuracy_key(result.history)]
         record[phase] = {
             "final": float(accuracy[-1]),
             "max": float(max(accuracy)),

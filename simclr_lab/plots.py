@@ -5,29 +5,25 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-# The reference's comparison: which history key holds each run's classification metric.
-_CLASSIFICATION_KEYS = {
-    "pretraining": {"accuracy": "val_p_acc", "loss": "val_p_loss"},
-    "default": {"accuracy": "val_acc", "loss": "val_loss"},
-}
+from simclr_lab.evaluate import accuracy_key, loss_key
+
+_VALIDATION_KEYS = {"accuracy": accuracy_key, "loss": loss_key}
 
 
 def plot_training_curves(histories: dict[str, dict], metrics=("accuracy", "loss")):
     """Validation accuracy and loss per epoch of several runs, one panel per metric.
 
-    histories: {run name: history dict}. A run called "pretraining" is shown through its
-    online probe (val_p_acc / val_p_loss), as in the reference's comparison.
+    histories: {run name: history dict}. Each run is drawn through the keys its history has
+    (`evaluate.accuracy_key`): pretraining through its online probe (val_p_acc / val_p_loss),
+    a classifier through val_acc / val_loss; a history with neither is a ValueError.
     """
     if not histories:
         raise ValueError("histories is empty: pass at least one run's history.")
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for name, history in histories.items():
-            keys = _CLASSIFICATION_KEYS.get(name, _CLASSIFICATION_KEYS["default"])
-            values = history.get(keys[metric])
-            if values is None:
-                continue
-            values = np.asarray(values) * (100 if metric == "accuracy" else 1)
+            values = np.asarray(history[_VALIDATION_KEYS[metric](history)])
+            values = values * (100 if metric == "accuracy" else 1)
             ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=name)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"validation {metric}" + (" (%)" if metric == "accuracy" else ""))

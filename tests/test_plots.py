@@ -15,6 +15,20 @@ def test_training_curves_one_panel_per_metric():
     assert len(fig.axes[0].lines) == 2
 
 
+def test_training_curves_pick_keys_by_history_not_by_run_name():
+    # A pretraining run under another name is still drawn through its online probe.
+    histories = {
+        "simclr, 8 epochs": {"val_p_acc": [0.1, 0.3], "val_p_loss": [2, 1.5], "c_loss": [5, 4]},
+        "finetuned": {"val_acc": [0.2, 0.4], "val_loss": [2, 1]},
+    }
+    fig = plots.plot_training_curves(histories)
+    for ax in fig.axes:
+        assert [line.get_label() for line in ax.lines] == list(histories)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [10, 30])
+    with pytest.raises(ValueError, match=r"no val_p_acc or val_acc; it has \['c_loss'\]"):
+        plots.plot_training_curves({"contrastive only": {"c_loss": [5, 4]}})
+
+
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_embedding_map(method):
     rng = np.random.default_rng(0)
