@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from simclr_lab.devices import describe
+from simclr_lab.evaluate import accuracy_key
 
 # What to draw for each phase: panels of (title, [history keys]).
 PANELS = {
@@ -41,8 +42,9 @@ class LiveDashboard(keras.callbacks.Callback):
     """Curves, images/s, ETA and device during `fit`; a Stop button ends training early.
 
     batch_size: images per step, for throughput. update_every: redraw every N batches (and
-    at every epoch end). `frames` counts redraws and `rows` holds what was shown, so scripts
-    and tests can check it; `show=False` (or no notebook) records without displaying.
+    at every epoch end); a run resumed at epoch k counts only the epochs it runs in its ETA.
+    `frames` counts redraws and `rows` holds what was shown, so scripts and tests can check
+    it; `show=False` (or no notebook) records without displaying.
     """
 
     def __init__(self, phase="pretraining", batch_size=None, update_every=10, show=None):
@@ -64,12 +66,14 @@ class LiveDashboard(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
         self._steps_done = 0
-        self._total_steps = (self.params.get("epochs") or 1) * (self.params.get("steps") or 1)
+        self._first_epoch = None  # a resumed run begins past 0 (Keras BackupAndRestore)
         if self.show:
             self._open()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        if self._first_epoch is None:
+            self._first_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps_done += 1
@@ -99,22 +103,32 @@ class LiveDashboard(keras.callbacks.Callback):
         """Throughput, progress and ETA so far."""
         elapsed = time.perf_counter() - self._start
         steps_per_s = self._steps_done / elapsed if elapsed > 0 else 0.0
-        left = max(self._total_steps - self._steps_done, 0)
+        epochs = (self.params.get("epochs") or 1) - (self._first_epoch or 0)  # this session's
+        left = max(epochs * (self.params.get("steps") or 1) - self._steps_done, 0)
         return {
             "epoch": getattr(self, "epoch", 0) + 1,
             "steps": self._steps_done,
             "elapsed_s": elapsed,
             "images_per_s": steps_per_s * (self.batch_size or 0),
             "eta_s": left / steps_per_s if steps_per_s else float("nan"),
+            "val_accuracy": self._last_accuracy(),
         }
+
+    def _last_accuracy(self) -> float:
+        try:
+            return self.history[accuracy_key(self.history)][-1]
+        except ValueError:  # no epoch finished yet, or fit without validation data
+            return float("nan")
 
     def _status_html(self, row) -> str:
         throughput = f"{row['images_per_s']:.0f} images/s · " if self.batch_size else ""
         eta = "" if np.isnan(row["eta_s"]) else f" · ETA {row['eta_s']:.0f} s"
+        accuracy = row["val_accuracy"]
+        accuracy = "" if np.isnan(accuracy) else f" · validation accuracy {accuracy:.1%}"
         state = " · stopping…" if self.stop_requested else ""
         return (
             f"<b>{self.phase}</b> epoch {row['epoch']}/{self.params.get('epochs')} · "
-            f"{throughput}{row['elapsed_s']:.0f} s elapsed{eta}{state}<br>"
+            f"{throughput}{row['elapsed_s']:.0f} s elapsed{eta}{accuracy}{state}<br>"
             f"<small>{describe()}</small>"
         )
 

@@ -76,6 +76,34 @@ def test_dashboard_records_frames_and_stops_on_request(smoke_config, smoke_split
     assert all(row["images_per_s"] > 0 for row in dashboard.rows)
 
 
+def test_dashboard_eta_counts_only_the_epochs_a_resumed_run_trains(tmp_path):
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path), delete_checkpoint=False)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[backup])
+    dashboard = LiveDashboard("supervised", batch_size=8, update_every=100, show=False)
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[dashboard, backup])
+    assert [row["epoch"] for row in dashboard.rows] == [3, 4]  # resumed after epoch 2
+    # After epoch 3, one of the two epochs this run trains: as much time left as spent.
+    assert dashboard.rows[0]["eta_s"] == pytest.approx(dashboard.rows[0]["elapsed_s"])
+    assert dashboard.rows[1]["eta_s"] == 0
+    assert np.isnan(dashboard.rows[0]["val_accuracy"])  # fit without validation data
+
+
+def test_dashboard_status_shows_the_validation_accuracy():
+    dashboard = LiveDashboard("pretraining", show=False)
+    dashboard.set_params({"epochs": 2, "steps": 3})
+    dashboard.on_train_begin()
+    dashboard.on_epoch_begin(0)
+    assert np.isnan(dashboard.status()["val_accuracy"])
+    dashboard.on_epoch_end(0, {"c_loss": 4.0, "val_p_acc": 0.25, "val_p_loss": 2.0})
+    row = dashboard.rows[-1]
+    assert row["val_accuracy"] == 0.25
+    assert "validation accuracy 25.0%" in dashboard._status_html(row)
+
+
 def test_dashboard_rejects_unknown_phase():
     with pytest.raises(ValueError, match="'finetune'"):
         LiveDashboard("finetune")
