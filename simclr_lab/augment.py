@@ -234,21 +234,24 @@ def get_augmenter(
     jitter: float,
     recipe: str = "reference",
     seed=None,
-    grayscale: float = 0.0,
+    grayscale: float | None = None,
 ) -> keras.Sequential:
     """The augmenter for uint8 images (B, H, W, 3) -> float32 in [0, 1], random when training.
 
     "reference" (SPEC): rescale, horizontal flip, translate by up to z/2, zoom in by up to z
     with z = 1 - sqrt(min_area) (the three in one resampling: RandomFlipTranslateZoom), then
-    RandomColorAffine(brightness, jitter), then (if `grayscale` > 0) greyscale with that
-    probability.
+    RandomColorAffine(brightness, jitter), then greyscale with probability `grayscale`
+    (None: 0).
     "paper" (SimCLR, Chen et al. 2020): rescale, flip, the same crop-and-zoom, then colour
-    jitter of strength s = `brightness` (0.8s brightness, contrast and saturation, 0.2s hue;
-    `jitter` is unused) applied with probability 0.8, and greyscale with probability 0.2.
+    jitter of strength s = `brightness` (0.8s brightness, contrast and saturation, and a hue
+    shift of up to `jitter` * s of the colour circle: the paper's 0.2s at jitter 0.2) applied
+    with probability 0.8, then greyscale with probability `grayscale` (None: the paper's 0.2).
     """
     _check_number("min_area", min_area, 0, 1, low_open=True)
     _check_number("brightness", brightness, 0)
     _check_number("jitter", jitter, 0)
+    if grayscale is None:
+        grayscale = 0.2 if recipe == "paper" else 0.0
     _check_number("grayscale", grayscale, 0, 1)
     seeds = [None if seed is None else seed + i for i in range(6)]
     z = zoom_factor(min_area)
@@ -258,8 +261,6 @@ def get_augmenter(
     ]
     if recipe == "reference":
         colour = [RandomColorAffine(brightness, jitter, seed=seeds[3])]
-        if grayscale > 0:
-            colour.append(RandomGreyscale(grayscale, seed=seeds[5]))
     elif recipe == "paper":
         strength = min(brightness, 1.0)  # the paper's colour strength s
         jitter_layer = keras.layers.RandomColorJitter(
@@ -267,13 +268,12 @@ def get_augmenter(
             brightness_factor=0.8 * strength,
             contrast_factor=0.8 * strength,
             saturation_factor=(0.5 - 0.4 * strength, 0.5 + 0.4 * strength),  # 0.5: unchanged
-            hue_factor=0.2 * strength,
+            hue_factor=min(2 * jitter * strength, 1.0),  # Keras shifts by up to factor / 2
             seed=seeds[3],
         )
-        colour = [
-            RandomApply(jitter_layer, rate=0.8, seed=seeds[4]),
-            RandomGreyscale(0.2, seed=seeds[5]),
-        ]
+        colour = [RandomApply(jitter_layer, rate=0.8, seed=seeds[4])]
     else:
         raise ValueError(f"Unknown recipe={recipe!r}; allowed: 'reference', 'paper'.")
+    if grayscale > 0:
+        colour.append(RandomGreyscale(grayscale, seed=seeds[5]))
     return keras.Sequential(geometry + colour, name=f"{recipe}_augmenter")

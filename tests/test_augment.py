@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from simclr_lab.augment import (
+    RandomApply,
     RandomColorAffine,
     RandomFlipTranslateZoom,
     RandomGreyscale,
@@ -99,6 +100,27 @@ def test_grayscale_option_greys_that_share_of_views():
     )
     grey = np.abs(some[..., 0] - some[..., 2]).max(axis=(1, 2)) < 1e-5  # (400,)
     assert 0.12 < grey.mean() < 0.28  # ~ 80 of 400
+
+
+def test_paper_recipe_honours_jitter_and_grayscale():
+    images = (np.random.default_rng(0).uniform(0, 255, (64, 32, 32, 3))).astype("uint8")
+
+    def views(brightness=0.6, **kwargs):
+        augmenter = get_augmenter(1.0, brightness, recipe="paper", seed=1, **kwargs)
+        return keras.ops.convert_to_numpy(augmenter(images, training=True))
+
+    # min_area 1 (no crop), no colour strength, no greyscale: only the flip is left.
+    for image, view in zip(images / 255.0, views(brightness=0.0, jitter=0.0, grayscale=0.0)):
+        assert np.allclose(view, image, atol=1e-5) or np.allclose(view, image[:, ::-1], atol=1e-5)
+    always = views(jitter=0.2, grayscale=1.0)
+    np.testing.assert_allclose(always[..., 0], always[..., 2], atol=1e-5)
+    # jitter is the hue shift: the same draws with and without it differ.
+    assert np.abs(views(jitter=0.0, grayscale=0.0) - views(jitter=0.4, grayscale=0.0)).max() > 0.1
+    augmenter = get_augmenter(0.25, 0.6, 0.2, recipe="paper")
+    (jitter_layer,) = [layer.layer for layer in augmenter.layers if isinstance(layer, RandomApply)]
+    assert jitter_layer.hue_factor == pytest.approx(2 * 0.2 * 0.6)  # Keras' factor: twice
+    greys = [layer.rate for layer in augmenter.layers if isinstance(layer, RandomGreyscale)]
+    assert greys == [0.2]  # the paper's greyscale probability unless told otherwise
 
 
 def test_zoom_and_translation_ranges_follow_min_area():
