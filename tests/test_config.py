@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 
+from simclr_lab import devices
 from simclr_lab.config import PRESETS, Config, get_preset
 
 
@@ -24,9 +25,11 @@ def test_preset_from_environment(monkeypatch):
     assert get_preset().name == "smoke"
 
 
-def test_default_preset_without_gpu_is_cpu(monkeypatch):
+@pytest.mark.parametrize("gpus, preset", [([], "cpu"), ([("NVIDIA H200", 9.0)], "reference")])
+def test_default_preset_follows_the_gpus_seen(monkeypatch, gpus, preset):
     monkeypatch.delenv("SIMCLR_LAB_PRESET", raising=False)
-    assert get_preset().name == "cpu"  # this machine has no GPU
+    monkeypatch.setattr(devices, "_visible_gpus", lambda: gpus)  # whatever this machine has
+    assert get_preset().name == preset
 
 
 def test_dotted_overrides():
