@@ -22,6 +22,12 @@ from simclr_lab.encoder import encoder_multiply_adds
 from simclr_lab.train import build_contrastive_model
 
 
+def pretraining_step_flop(image_size: int, batch_size: int = 525, width: int = 128) -> int:
+    """FLOP of one pretraining step: the encoder's multiply-adds per view, times two views of
+    each of `batch_size` images, times 6 (forward and backward, two FLOP a multiply-add)."""
+    return 2 * batch_size * 6 * encoder_multiply_adds(image_size, width)
+
+
 def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     """Best float32 matrix-product rate of NumPy here, in GFLOP/s."""
     a = np.random.default_rng(0).standard_normal((size, size), dtype="float32")
@@ -112,7 +118,7 @@ def run_bench(
             lambda: model.train_on_batch((u, x), y), steps, warmup
         ),
     }
-    flop_per_step = 2 * batch_size * 6 * encoder_multiply_adds(image_size, config.model.width)
+    flop_per_step = pretraining_step_flop(image_size, batch_size, config.model.width)
     peak = matmul_peak_gflops()
     step = seconds["whole training step"]
     return {
