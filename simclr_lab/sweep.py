@@ -6,10 +6,16 @@ subset of the (labelled) unlabelled pool trains kNN and the linear probe, scored
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
+
 import numpy as np
 
-from simclr_lab.data import Splits, balanced_subset
-from simclr_lab.evaluate import feature_scores
+from simclr_lab import plots, train
+from simclr_lab.cache import atomic_write_text, check_writable_dir
+from simclr_lab.data import Splits, balanced_subset, load_splits
+from simclr_lab.evaluate import comparison_encoders, feature_scores
 
 DEFAULT_BUDGETS = (1, 5, 10, 50, 100)
 
@@ -92,10 +98,6 @@ def sweep_table(summary: list[dict]) -> str:
 def baseline_sweep(config, splits: Splits, per_class, seeds, cache_dir=None, log=None) -> dict:
     """{per_class: [max validation accuracy of the supervised baseline, one per seed]}, each
     trained on the same class-balanced subsets of the pool as the frozen-feature sweep."""
-    import dataclasses
-
-    from simclr_lab import train
-
     results = {}
     for budget in per_class:
         for seed in seeds:
@@ -125,6 +127,40 @@ def baseline_points(baseline: dict) -> dict | None:
     return {"supervised baseline": {n: float(np.mean(v)) for n, v in baseline.items()}}
 
 
+def sweep_feature_sets(encoder, splits: Splits, width: int, seed: int) -> dict:
+    """{name: (pool features (U, D), test features (M, D))} of the SimCLR encoder, a random
+    encoder and raw pixels (`evaluate.comparison_encoders`), as `label_sweep` takes them."""
+    encoders = comparison_encoders(encoder, width, splits.image_shape[0], seed)
+    return {name: (f(splits.unlabelled), f(splits.test_images)) for name, f in encoders.items()}
+
+
+def baseline_table(baseline: dict) -> str:
+    """Markdown: the supervised baseline's mean accuracy per labels-a-class budget."""
+    lines = [
+        "| supervised baseline | labels a class | max validation accuracy |",
+        "| --- | ---: | ---: |",
+    ]
+    for n, values in baseline.items():
+        seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
+        lines.append(
+            f"| same encoder, from scratch | {n} | {np.mean(values) * 100:.1f}% ({seeds}) |"
+        )
+    return "\n".join(lines)
+
+
+def write_sweep(out, record: dict, table: str, log=print) -> None:
+    """sweep.json (`record`: rows, summary, baseline, ...), sweep.md (`table`) and sweep.png
+    (`plots.plot_label_sweep`) in the folder `out`."""
+    atomic_write_text(out / "sweep.json", json.dumps(record, indent=2))
+    atomic_write_text(out / "sweep.md", table + "\n")
+    figure = plots.plot_label_sweep(record["summary"], baseline_points(record["baseline"]))
+    figure.savefig(out / "sweep.png", dpi=100)
+    log(
+        f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
+        f"({record['wall_seconds']:.0f} s)"
+    )
+
+
 def run_sweep(
     config,
     out_dir,
@@ -140,19 +176,7 @@ def run_sweep(
     Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns {"summary" (rows of
     `summarise`), "baseline" ({per_class: [accuracy per seed]}), "table" (Markdown)}.
     """
-    import json
-    import time
-
-    import keras
-
-    from simclr_lab import plots, train
-    from simclr_lab.cache import atomic_write_text
-    from simclr_lab.compare import check_out_dir
-    from simclr_lab.data import load_splits
-    from simclr_lab.encoder import get_encoder
-    from simclr_lab.evaluate import encode
-
-    out = check_out_dir(out_dir)
+    out = check_writable_dir(out_dir, "out")
     start = time.perf_counter()
     splits = load_splits(config.data)
     if splits.unlabelled_labels is None:
@@ -161,51 +185,16 @@ def run_sweep(
     per_class = tuple(per_class or [n for n in DEFAULT_BUDGETS if n <= smallest])
     label_sweep({}, splits, per_class)  # checks the budgets before any training
     pretrained = train.pretrain(config, splits, cache_dir, verbose=0)
-    keras.utils.set_random_seed(config.seed)
-    random_encoder = get_encoder(config.model.width, splits.image_shape[0])
-    flat = lambda images: images.reshape(len(images), -1)  # noqa: E731 (uint8 until used)
-    feature_sets = {
-        "simclr encoder": (
-            encode(pretrained.model.encoder, splits.unlabelled),
-            encode(pretrained.model.encoder, splits.test_images),
-        ),
-        "random encoder": (
-            encode(random_encoder, splits.unlabelled),
-            encode(random_encoder, splits.test_images),
-        ),
-        "raw pixels": (flat(splits.unlabelled), flat(splits.test_images)),
-    }
-    rows = label_sweep(feature_sets, splits, per_class, seeds, log=log)
+    features = sweep_feature_sets(
+        pretrained.model.encoder, splits, config.model.width, config.seed
+    )
+    rows = label_sweep(features, splits, per_class, seeds, log=log)
     summary = summarise(rows)
     baseline = baseline_sweep(
         config, splits, per_class, list(seeds)[:baseline_seeds], cache_dir, log
     )
-    table = sweep_table(summary)
-    if baseline:
-        table += "\n\n| supervised baseline | labels a class | max validation accuracy |\n"
-        table += "| --- | ---: | ---: |\n" + "\n".join(
-            f"| same encoder, from scratch | {n} | {np.mean(v) * 100:.1f}% "
-            f"({len(v)} seed{'s' if len(v) > 1 else ''}) |"
-            for n, v in baseline.items()
-        )
+    table = sweep_table(summary) + (f"\n\n{baseline_table(baseline)}" if baseline else "")
     log("\n" + table)
-    atomic_write_text(
-        out / "sweep.json",
-        json.dumps(
-            {
-                "preset": config.name,
-                "rows": rows,
-                "summary": summary,
-                "baseline": baseline,
-                "wall_seconds": time.perf_counter() - start,
-            },
-            indent=2,
-        ),
-    )
-    atomic_write_text(out / "sweep.md", table + "\n")
-    plots.plot_label_sweep(summary, baseline_points(baseline)).savefig(out / "sweep.png", dpi=100)
-    log(
-        f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
-        f"({time.perf_counter() - start:.0f} s)"
-    )
+    record = {"preset": config.name, "rows": rows, "summary": summary, "baseline": baseline}
+    write_sweep(out, {**record, "wall_seconds": time.perf_counter() - start}, table, log)
     return {"summary": summary, "baseline": baseline, "table": table}
