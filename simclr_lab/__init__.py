@@ -7,6 +7,34 @@ online probe), `data` and `batching`, `train` (load-or-train phases), `evaluate`
 
 import os
 import sys
+from pathlib import Path
+
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+class BackendError(ImportError):
+    """$KERAS_BACKEND names a backend that is unknown or not installed here."""
+
+
+def _check_backend() -> None:
+    """Refuse, in one line, a $KERAS_BACKEND that Keras could not import."""
+    import importlib.util
+
+    name = os.environ.get("KERAS_BACKEND")
+    if not name or "keras" in sys.modules:
+        return
+    usable = [b for b, module in BACKEND_MODULES.items() if importlib.util.find_spec(module)]
+    if name not in usable:
+        problem = "is not installed" if name in BACKEND_MODULES else "is not a Keras backend"
+        raise BackendError(
+            f"KERAS_BACKEND={name!r} {problem}; backends that work here: {', '.join(usable)}."
+        )
+
+
+def _launched_as_cli() -> bool:
+    """Whether this process is the `simclr-lab` command (or `python -m simclr_lab`)."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    return any(Path(a).name == "simclr-lab" for a in argv[:2]) or "simclr_lab" in argv[2:3]
 
 
 def _import_keras_quietly() -> None:
@@ -30,6 +58,13 @@ def _import_keras_quietly() -> None:
         os.close(saved)
 
 
+try:
+    _check_backend()
+except BackendError as _error:
+    if not _launched_as_cli():
+        raise
+    print(f"simclr-lab: error: {_error}", file=sys.stderr)
+    sys.exit(2)
 _import_keras_quietly()
 
 from simclr_lab.config import PRESETS, Config, get_preset  # noqa: E402

@@ -153,8 +153,11 @@ def _info(args) -> None:
     print(f"cache: {default_cache_dir()}")
     print("data sources:")
     print("  synthetic      always (drawn in code)")
-    folder = data.find_fashion_mnist()
-    where = f"found in {folder}" if folder else "not found locally; Keras downloads it when online"
+    try:
+        folder = data.find_fashion_mnist()
+        where = f"found in {folder}" if folder else "not found; Keras downloads it when online"
+    except (data.DataNotFoundError, ValueError) as error:
+        where = f"unusable: {error}"
     print(f"  fashion_mnist  {where}")
     print("  fashion_mnist_composite  drawn from fashion_mnist (above) in code, seeded")
     try:

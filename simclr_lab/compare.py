@@ -13,25 +13,24 @@ from pathlib import Path
 import keras
 
 from simclr_lab import evaluate, plots, train
-from simclr_lab.cache import atomic_write_text
+from simclr_lab.cache import (
+    atomic_write_text,
+    check_writable_dir,
+    default_cache_dir,
+    is_writable_dir,
+)
 from simclr_lab.config import Config
 from simclr_lab.data import Splits, load_splits
 from simclr_lab.devices import describe
 from simclr_lab.encoder import get_encoder
 
 
-def check_out_dir(out_dir) -> Path:
-    """The output folder, created if needed; a clear error if it cannot be written."""
-    path = Path(out_dir)
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"out={str(path)!r} exists and is not a folder.")
-    return train.check_cache_dir(path)
-
-
 def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print) -> dict:
     """Run (or load from the cache) the three phases and the frozen-feature evaluation."""
-    out = check_out_dir(out_dir)
-    train.check_cache_dir(cache_dir or train.default_cache_dir())
+    out = check_writable_dir(out_dir, "out")
+    cache = Path(cache_dir or default_cache_dir())
+    if not is_writable_dir(cache):
+        log(f"cache_dir={str(cache)!r} is read-only: finished runs are loaded, none trained.")
     start = time.perf_counter()
     log(f"Preset {config.name!r}: {config.description}")
     log(describe())

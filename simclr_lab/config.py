@@ -8,7 +8,7 @@ only the notebooks, the CLI and the training driver unpack a `Config`.
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -19,18 +19,54 @@ LOSSES = ("infonce", "ntxent")
 RECIPES = ("reference", "paper")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
-MIN_IMAGE_SIZE = 31  # four valid 3x3 convolutions with stride 2 need at least 31 pixels
+# Four valid 3x3 convolutions with stride 2 need 31 pixels; the synthetic shapes need 32.
+MIN_IMAGE_SIZE = 32
+# Upper bounds that keep a typo from drawing more images than memory holds, before any work:
+# 256x256 is past every source's native size; the largest class of any source has 6,000
+# training images, the largest unlabelled split 100,000 (STL-10), the largest test split 10,000.
+MAX_IMAGE_SIZE, MAX_LABELS_PER_CLASS = 256, 6_000
+MAX_UNLABELLED, MAX_TEST = 100_000, 10_000
+MAX_SYNTHETIC_GIB = 2  # the synthetic source draws every image in memory
+SYNTHETIC_SIZES = {"unlabelled": 5000, "labelled_pool": 1000, "test": 1000}  # its defaults
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
+class SettingError(ValueError):
+    """A setting's value is of the wrong type or out of its range."""
 
 
-def _check_choice(name: str, value, allowed) -> None:
-    _check(
-        value in allowed, f"Unknown {name}={value!r}; allowed: {', '.join(map(repr, allowed))}."
-    )
+def _expect(name: str, value, expected: str):
+    raise SettingError(f"Expected {name} to be {expected}. Received: {name}={value!r}")
+
+
+def _integer(name: str, value, low: int, high: int | None = None, optional=False) -> None:
+    """An int (not a bool) in [low, high]; None too when optional."""
+    if optional and value is None:
+        return
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        bounds = f">= {low:,}" if high is None else f"from {low:,} to {high:,}"
+        _expect(name, value, f"{'None or ' if optional else ''}an integer {bounds}")
+
+
+def _number(name: str, value, low: float, high: float | None = None, *, closed=(True, True)):
+    """A finite int or float (not a bool) within low..high, ends closed or open as given."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    above = ok and (value >= low if closed[0] else value > low)
+    below = ok and (high is None or (value <= high if closed[1] else value < high))
+    if not (above and below):
+        low_text = f"{'>=' if closed[0] else '>'} {low}"
+        high_text = "" if high is None else f" and {'<=' if closed[1] else '<'} {high}"
+        _expect(name, value, f"a finite number {low_text}{high_text}")
+
+
+def _boolean(name: str, value) -> None:
+    if not isinstance(value, bool):
+        _expect(name, value, "true or false")
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        _expect(name, value, f"one of {', '.join(map(repr, allowed))}")
 
 
 @dataclass(frozen=True)
@@ -48,24 +84,29 @@ class DataConfig:
     evaluate_on: str = "test"
 
     def __post_init__(self):
-        _check_choice("source", self.source, SOURCES)
-        _check_choice("evaluate_on", self.evaluate_on, EVALUATION_SPLITS)
-        _check(
-            self.evaluate_on == "test" or self.source.startswith("fashion_mnist"),
-            f"evaluate_on='validation' needs a Fashion-MNIST source; source={self.source!r} "
-            "has no spare labelled images to hold out.",
-        )
-        _check(
-            isinstance(self.image_size, int) and self.image_size >= MIN_IMAGE_SIZE,
-            f"image_size={self.image_size!r} is too small: the encoder needs at least "
-            f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels.",
-        )
-        for name in ("labels_per_class", "num_unlabelled", "num_test"):
-            value = getattr(self, name)
-            _check(
-                value is None or (isinstance(value, int) and value >= 1),
-                f"{name}={value!r} must be None or a positive integer.",
+        _choice("source", self.source, SOURCES)
+        _choice("evaluate_on", self.evaluate_on, EVALUATION_SPLITS)
+        if self.evaluate_on == "validation" and not self.source.startswith("fashion_mnist"):
+            _expect("source", self.source, "a Fashion-MNIST source when evaluate_on='validation'")
+        _integer("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        _integer("labels_per_class", self.labels_per_class, 1, MAX_LABELS_PER_CLASS, True)
+        _integer("num_unlabelled", self.num_unlabelled, 1, MAX_UNLABELLED, True)
+        _integer("num_test", self.num_test, 1, MAX_TEST, True)
+        _integer("seed", self.seed, 0)
+        if self.source == "synthetic":  # drawn in memory: refuse what would not fit
+            count = (
+                (self.num_unlabelled or SYNTHETIC_SIZES["unlabelled"])
+                + 10 * (self.labels_per_class or SYNTHETIC_SIZES["labelled_pool"] // 10)
+                + (self.num_test or SYNTHETIC_SIZES["test"])
             )
+            gib = count * self.image_size**2 * 3 / 2**30
+            if gib > MAX_SYNTHETIC_GIB:
+                _expect(
+                    "image_size",
+                    self.image_size,
+                    f"small enough for {count:,} synthetic images to fit in "
+                    f"{MAX_SYNTHETIC_GIB} GiB (they would take {gib:.1f} GiB)",
+                )
 
 
 @dataclass(frozen=True)
@@ -79,21 +120,11 @@ class AugmentConfig:
     grayscale: float = 0.0  # "reference" recipe: chance of turning a view grey after the colour
 
     def __post_init__(self):
-        _check(
-            isinstance(self.min_area, (int, float)) and 0 < self.min_area <= 1,
-            f"min_area={self.min_area!r} must be in (0, 1].",
-        )
-        for name in ("brightness", "jitter"):
-            value = getattr(self, name)
-            _check(
-                isinstance(value, (int, float)) and value >= 0,
-                f"{name}={value!r} must be a number >= 0.",
-            )
-        _check_choice("recipe", self.recipe, RECIPES)
-        _check(
-            isinstance(self.grayscale, (int, float)) and 0 <= self.grayscale <= 1,
-            f"grayscale={self.grayscale!r} must be a probability in [0, 1].",
-        )
+        _number("min_area", self.min_area, 0, 1, closed=(False, True))
+        _number("brightness", self.brightness, 0, 1)
+        _number("jitter", self.jitter, 0, 1)
+        _choice("recipe", self.recipe, RECIPES)
+        _number("grayscale", self.grayscale, 0, 1)
 
 
 STRONG = AugmentConfig()  # the reference's contrastive augmenter
@@ -112,11 +143,9 @@ class ModelConfig:
     precision: str = "float32"
 
     def __post_init__(self):
-        _check(
-            isinstance(self.width, int) and self.width >= 1,
-            f"width={self.width!r} must be a positive integer.",
-        )
-        _check_choice("precision", self.precision, PRECISIONS)
+        _integer("width", self.width, 1, 4096)
+        _boolean("projection_batchnorm", self.projection_batchnorm)
+        _choice("precision", self.precision, PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -135,38 +164,16 @@ class PretrainConfig:
     augment: AugmentConfig = STRONG
 
     def __post_init__(self):
-        _check(
-            isinstance(self.epochs, int) and self.epochs >= 1,
-            f"epochs={self.epochs!r} must be a positive integer.",
-        )
-        _check(
-            isinstance(self.batch_size, int) and self.batch_size >= 2,
-            f"batch_size={self.batch_size!r} must be an integer >= 2.",
-        )
-        _check(
-            self.labelled_per_step is None
-            or (isinstance(self.labelled_per_step, int) and 1 <= self.labelled_per_step),
-            f"labelled_per_step={self.labelled_per_step!r} must be None or an integer >= 1.",
-        )
-        _check(
-            self.labelled_per_step is None or self.labelled_per_step < self.batch_size,
-            f"labelled_per_step={self.labelled_per_step!r} leaves no unlabelled images in a "
-            f"batch of {self.batch_size}; it must be below batch_size.",
-        )
-        _check(
-            isinstance(self.temperature, (int, float)) and self.temperature > 0,
-            f"temperature={self.temperature!r} must be > 0.",
-        )
-        _check(
-            isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0,
-            f"learning_rate={self.learning_rate!r} must be > 0.",
-        )
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check(
-            0 <= self.warmup_fraction < 1,
-            f"warmup_fraction={self.warmup_fraction!r} must be in [0, 1).",
-        )
+        _integer("epochs", self.epochs, 1, 10_000)
+        _integer("batch_size", self.batch_size, 2, 65_536)
+        _integer("labelled_per_step", self.labelled_per_step, 1, self.batch_size - 1, True)
+        _number("temperature", self.temperature, 0, closed=(False, True))
+        _boolean("learnable_temperature", self.learnable_temperature)
+        _choice("loss", self.loss, LOSSES)
+        _number("learning_rate", self.learning_rate, 0, closed=(False, True))
+        _choice("schedule", self.schedule, SCHEDULES)
+        _number("warmup_fraction", self.warmup_fraction, 0, 1, closed=(True, False))
+        _section("augment", self.augment, AugmentConfig)
 
 
 @dataclass(frozen=True)
@@ -179,18 +186,19 @@ class SupervisedConfig:
     augment: AugmentConfig = WEAK
 
     def __post_init__(self):
-        _check(
-            isinstance(self.epochs, int) and self.epochs >= 1,
-            f"epochs={self.epochs!r} must be a positive integer.",
-        )
-        _check(
-            self.batch_size is None or (isinstance(self.batch_size, int) and self.batch_size >= 1),
-            f"batch_size={self.batch_size!r} must be None or a positive integer.",
-        )
-        _check(
-            isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0,
-            f"learning_rate={self.learning_rate!r} must be > 0.",
-        )
+        _integer("epochs", self.epochs, 1, 10_000)
+        _integer("batch_size", self.batch_size, 1, 65_536, True)
+        _number("learning_rate", self.learning_rate, 0, closed=(False, True))
+        _section("augment", self.augment, AugmentConfig)
+
+
+def _section(name: str, value, kind) -> None:
+    if not isinstance(value, kind):
+        _expect(name, value, f"a section ({kind.__name__}), set field by field")
+
+
+def _first_field(kind) -> str:
+    return dataclasses.fields(kind)[0].name
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,11 @@ class Config:
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     seed: int = 0  # weight initialisation and augmentation randomness
 
+    def __post_init__(self):
+        for name, kind in _SECTIONS.items():
+            _section(name, getattr(self, name), kind)
+        _integer("seed", self.seed, 0)
+
     def replace(self, **changes) -> Config:
         """A copy with dotted fields changed: `cfg.replace(**{"pretrain.epochs": 2})`."""
         return _replace_dotted(self, changes)
@@ -218,27 +231,54 @@ class Config:
         chosen = sections or ("data", "model", "pretrain", "supervised", "seed")
         return {name: full[name] for name in chosen}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+_SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "pretrain": PretrainConfig,
+    "supervised": SupervisedConfig,
+}
 
 
 def _replace_dotted(obj, changes: dict, prefix: str = ""):
+    """`dataclasses.replace` over dotted names; an error names the whole dotted setting."""
     direct, nested = {}, {}
-    names = {f.name for f in dataclasses.fields(obj)}
+    fields = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in changes.items():
         head, _, rest = key.partition(".")
-        if head not in names:
-            raise ValueError(
+        if head not in fields:
+            raise SettingError(
                 f"Unknown setting {prefix + key!r}; {prefix.rstrip('.') or 'the config'} has: "
-                f"{', '.join(sorted(names))}."
+                f"{', '.join(sorted(fields))}."
+            )
+        is_section = dataclasses.is_dataclass(getattr(obj, head))
+        if rest and not is_section:
+            raise SettingError(
+                f"{prefix + head!r} is a setting, not a section: {prefix + key!r} does not "
+                f"exist. Set it as {prefix + head}=VALUE."
+            )
+        if not rest and is_section:
+            names = ", ".join(f.name for f in dataclasses.fields(getattr(obj, head)))
+            raise SettingError(
+                f"{prefix + head!r} is a section, not a value: set one of its fields "
+                f"({names}), e.g. {prefix + head}.{_first_field(type(getattr(obj, head)))}=... "
+                f"Received: {prefix + head}={value!r}"
             )
         if rest:
             nested.setdefault(head, {})[rest] = value
         else:
             direct[head] = value
     for head, sub in nested.items():
-        direct[head] = _replace_dotted(direct.get(head, getattr(obj, head)), sub, f"{head}.")
-    return dataclasses.replace(obj, **direct)
+        direct[head] = _replace_dotted(getattr(obj, head), sub, f"{prefix}{head}.")
+    try:
+        return dataclasses.replace(obj, **direct)
+    except SettingError as error:  # name the dotted setting, as the user wrote it
+        text = str(error)
+        for head in direct:
+            text = text.replace(f"Expected {head} ", f"Expected {prefix + head} ").replace(
+                f"Received: {head}=", f"Received: {prefix + head}="
+            )
+        raise SettingError(text) from None
 
 
 PRESETS: dict[str, Config] = {

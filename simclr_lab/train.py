@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,14 @@ import numpy as np
 
 from simclr_lab.augment import get_augmenter
 from simclr_lab.batching import BatchPlan, EvalStream, LabelledStream, PairedStream, plan_batches
-from simclr_lab.cache import RunDir, atomic_write_text, default_cache_dir
+from simclr_lab.cache import (
+    DamagedRun,
+    RunDir,
+    arrays_digest,
+    atomic_write_text,
+    check_writable_dir,
+    default_cache_dir,
+)
 from simclr_lab.config import AugmentConfig, Config
 from simclr_lab.data import Splits
 from simclr_lab.encoder import get_classifier, get_encoder, get_linear_probe, get_projection_head
@@ -82,22 +88,6 @@ def pretraining_plan(config: Config, splits: Splits) -> BatchPlan:
 def supervised_batch_size(config: Config, splits: Splits) -> int:
     """The configured batch size, or the pretraining's labelled images per step (25)."""
     return config.supervised.batch_size or pretraining_plan(config, splits).labelled_per_step
-
-
-def check_cache_dir(cache_dir) -> Path:
-    """The cache folder, created if needed; a clear error if it cannot be written."""
-    path = Path(cache_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise PermissionError(
-            f"cache_dir={str(path)!r} cannot be written ({error.strerror or error}); "
-            f"choose a writable folder (or set $SIMCLR_LAB_CACHE)."
-        ) from error
-    return path
 
 
 def learning_rate_schedule(config: Config, steps_per_epoch: int):
@@ -228,54 +218,100 @@ def _finished_epochs(backup_dir: Path) -> int:
     return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
 
 
-def _run_phase(
-    phase: str,
-    model: keras.Model,
-    run: RunDir,
-    train_stream,
-    test_stream,
-    epochs: int,
-    callbacks=(),
-    verbose=2,
-    seed=0,
-) -> PhaseResult:
-    if run.finished:
-        model.optimizer.build(model.trainable_variables)  # the file holds its state too
+def _load_finished(phase: str, model: keras.Model, run: RunDir, epochs: int) -> PhaseResult:
+    """The stored run, checked against its checksums; raises DamagedRun."""
+    history = run.verified_history(epochs)
+    model.optimizer.build(model.trainable_variables)  # the file holds its state too
+    try:
         model.load_weights(run.weights)
-        return PhaseResult(phase, model, run.history(), 0.0, from_cache=True, run_dir=run.path)
+    except Exception as error:  # h5py and Keras raise many kinds for a damaged file
+        raise DamagedRun(f"run folder {run.path} has unloadable weights ({error})") from error
+    return PhaseResult(phase, model, history, 0.0, from_cache=True, run_dir=run.path)
+
+
+def _resume_point(run: RunDir) -> int:
+    """Epochs an interrupted run finished (0 for a new run); raises DamagedRun when its
+    resume state cannot be read."""
+    try:
+        finished = _finished_epochs(run.backup)
+        partial = run.path / "partial_history.json"
+        if finished and partial.is_file():
+            json.loads(partial.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DamagedRun(f"run folder {run.path} has unreadable resume state ({error})") from error
+    return finished
+
+
+@dataclass
+class Phase:
+    """What one phase trains: a compiled model, its cache folder, its streams."""
+
+    name: str
+    model: keras.Model
+    run: RunDir
+    train_stream: object  # PairedStream or LabelledStream
+    test_stream: EvalStream
+    epochs: int
+    seed: int
+
+
+def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
+    """Load the finished run, or resume or start training it and store it when done."""
+    model, run, train_stream, epochs = phase.model, phase.run, phase.train_stream, phase.epochs
+    if run.finished:
+        try:
+            return _load_finished(phase.name, model, run, epochs)
+        except DamagedRun as error:
+            check_writable_dir(run.path.parent)
+            run.set_aside(str(error), log)
+    elif run.path.is_dir():
+        try:
+            _resume_point(run)
+        except DamagedRun as error:
+            check_writable_dir(run.path.parent)
+            run.set_aside(str(error), log)
+    check_writable_dir(run.path.parent)  # only training needs to write
+    created = not run.path.is_dir()
     run.path.mkdir(parents=True, exist_ok=True)
-    finished = _finished_epochs(run.backup)  # > 0 when resuming an interrupted run
+    finished = _resume_point(run)  # > 0 when resuming an interrupted run
     train_stream.set_start_epoch(finished)  # so it sees the same data order
-    log = _HistoryLog(run.path / "partial_history.json", finished)
+    history_log = _HistoryLog(run.path / "partial_history.json", finished)
     start = time.perf_counter()
-    model.fit(
-        train_stream,
-        validation_data=test_stream,
-        epochs=epochs,
-        steps_per_epoch=train_stream.steps_per_epoch,
-        shuffle=False,  # the streams shuffle themselves, reproducibly
-        verbose=verbose,
-        callbacks=[
-            _StopOnNaN(phase),
-            _ReseedAugmentation(seed),
-            *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
-            log,
-            # kept after a stop, so that the next start resumes; removed once finished
-            _EpochBackup(str(run.backup), delete_checkpoint=False),
-        ],
-    )
+    try:
+        model.fit(
+            train_stream,
+            validation_data=phase.test_stream,
+            epochs=epochs,
+            steps_per_epoch=train_stream.steps_per_epoch,
+            shuffle=False,  # the streams shuffle themselves, reproducibly
+            verbose=verbose,
+            callbacks=[
+                _StopOnNaN(phase.name),
+                _ReseedAugmentation(phase.seed),
+                *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
+                history_log,
+                # kept after a stop, so that the next start resumes; removed once finished
+                _EpochBackup(str(run.backup), delete_checkpoint=False),
+            ],
+        )
+    except TrainingDiverged:
+        if created:  # nothing worth keeping: the settings diverge again from the start
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
     seconds = time.perf_counter() - start
-    done = len(next(iter(log.history.values()), []))
+    done = len(next(iter(history_log.history.values()), []))
     if done < epochs:  # stopped early (the Stop button): a partial run is never cached
-        print(
-            f"{phase}: stopped after {done} of {epochs} epochs; not cached. Run it again "
+        log(
+            f"{phase.name}: stopped after {done} of {epochs} epochs; not cached. Run it again "
             f"with the same settings to resume from epoch {done + 1}."
         )
-        return PhaseResult(phase, model, log.history, seconds, run_dir=run.path, finished=False)
-    run.save(model, log.history)
+        return PhaseResult(
+            phase.name, model, history_log.history, seconds, run_dir=run.path, finished=False
+        )
+    run.save(model, history_log.history)
     (run.path / "partial_history.json").unlink(missing_ok=True)
     shutil.rmtree(run.backup, ignore_errors=True)
-    return PhaseResult(phase, model, log.history, seconds, run_dir=run.path)
+    return PhaseResult(phase.name, model, history_log.history, seconds, run_dir=run.path)
 
 
 def _test_stream(splits: Splits) -> EvalStream:
@@ -283,9 +319,8 @@ def _test_stream(splits: Splits) -> EvalStream:
 
 
 def _data_key(splits: Splits) -> dict:
-    return {
-        "splits": [len(splits.unlabelled), len(splits.labelled_labels), len(splits.test_labels)]
-    }
+    """The data a run saw: a hash of every image and label drawn, not only the settings."""
+    return {"data_fingerprint": splits.fingerprint}
 
 
 def pretraining_key(config: Config) -> dict:
@@ -295,12 +330,11 @@ def pretraining_key(config: Config) -> dict:
     return {**key, "probe_augment": config.key_dict("supervised")["supervised"]["augment"]}
 
 
-def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2):
+def pretrain(
+    config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2, log=print
+) -> PhaseResult:
     """Contrastive pretraining with the online probe; returns a PhaseResult (ContrastiveModel)."""
-    root = check_cache_dir(cache_dir or default_cache_dir())
     plan = pretraining_plan(config, splits)
-    model = build_contrastive_model(config, splits, plan.steps)
-    run = RunDir(root, "pretraining", {**pretraining_key(config), **_data_key(splits)})
     stream = PairedStream(
         splits.unlabelled,
         splits.labelled_images,
@@ -310,31 +344,47 @@ def pretrain(config: Config, splits: Splits, cache_dir=None, callbacks=(), verbo
         config.seed,
     )
     return _run_phase(
-        "pretraining",
-        model,
-        run,
-        stream,
-        _test_stream(splits),
-        config.pretrain.epochs,
+        Phase(
+            "pretraining",
+            build_contrastive_model(config, splits, plan.steps),
+            RunDir(
+                cache_dir or default_cache_dir(),
+                "pretraining",
+                {**pretraining_key(config), **_data_key(splits)},
+            ),
+            stream,
+            _test_stream(splits),
+            config.pretrain.epochs,
+            config.seed,
+        ),
         callbacks,
         verbose,
-        config.seed,
+        log,
     )
 
 
-def _supervised(phase, config, splits, encoder, cache_dir, callbacks, verbose, extra_key):
-    root = check_cache_dir(cache_dir or default_cache_dir())
-    batch = supervised_batch_size(config, splits)
+def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_options):
     name = "finetuning_model" if encoder is not None else "baseline_model"
-    model = build_classifier(config, splits, encoder, name=name)
     key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(splits)}
-    run = RunDir(root, phase, {**key, **extra_key})
     epochs = config.supervised.epochs
     stream = LabelledStream(
-        splits.labelled_images, splits.labelled_labels, batch, epochs, config.seed
+        splits.labelled_images,
+        splits.labelled_labels,
+        supervised_batch_size(config, splits),
+        epochs,
+        config.seed,
     )
     return _run_phase(
-        phase, model, run, stream, _test_stream(splits), epochs, callbacks, verbose, config.seed
+        Phase(
+            phase,
+            build_classifier(config, splits, encoder, name=name),
+            RunDir(cache_dir or default_cache_dir(), phase, {**key, **extra_key}),
+            stream,
+            _test_stream(splits),
+            epochs,
+            config.seed,
+        ),
+        **run_options,
     )
 
 
@@ -345,13 +395,24 @@ def train_baseline(
     callbacks=(),
     verbose=2,
     labelled_from: str = "labelled split",
-):
+    log=print,
+) -> PhaseResult:
     """The supervised baseline: weak augmenter + fresh encoder + Dense head, labels only.
 
     labelled_from names where `splits`' labelled images were drawn, for the cache key.
     """
     extra = {} if labelled_from == "labelled split" else {"labelled_from": labelled_from}
-    return _supervised("baseline", config, splits, None, cache_dir, callbacks, verbose, extra)
+    return _supervised(
+        "baseline",
+        config,
+        splits,
+        None,
+        cache_dir,
+        extra,
+        callbacks=callbacks,
+        verbose=verbose,
+        log=log,
+    )
 
 
 def finetune(
@@ -361,19 +422,30 @@ def finetune(
     cache_dir=None,
     callbacks=(),
     verbose=2,
-):
-    """Finetune a copy of the pretrained encoder with a fresh Dense head on the labels."""
+    log=print,
+) -> PhaseResult:
+    """Finetune a copy of the pretrained encoder with a fresh Dense head on the labels.
+
+    The run is keyed on the encoder's weights themselves, so another encoder (or one from a
+    pretraining stopped early) never reuses this one's finetuning.
+    """
+    weights = pretrained.model.encoder.get_weights()
     encoder = keras.models.clone_model(pretrained.model.encoder)
-    encoder.set_weights(pretrained.model.encoder.get_weights())
-    extra = config.key_dict("pretrain")  # the pretrained encoder follows from these
-    return _supervised("finetuning", config, splits, encoder, cache_dir, callbacks, verbose, extra)
+    encoder.set_weights(weights)
+    extra = {"encoder_weights": arrays_digest(weights)}
+    return _supervised(
+        "finetuning",
+        config,
+        splits,
+        encoder,
+        cache_dir,
+        extra,
+        callbacks=callbacks,
+        verbose=verbose,
+        log=log,
+    )
 
 
 def report(result: PhaseResult) -> str:
     """'Maximal validation accuracy: 65.32%', as the reference prints it."""
     return f"Maximal validation accuracy: {result.max_val_accuracy * 100:.2f}%"
-
-
-def final_metrics(result: PhaseResult) -> dict:
-    """The last epoch's value of every metric."""
-    return {name: float(np.asarray(values)[-1]) for name, values in result.history.items()}

@@ -36,6 +36,11 @@ def _gzip_file(tmp, payload: bytes):
     return path
 
 
+def _setting(key, value):
+    """What `--set key=value` asks for, through the same door as the CLI."""
+    return lambda t: config.get_preset("smoke", **{key: value})
+
+
 def _uint8(*shape):
     return np.zeros(shape, "uint8")
 
@@ -118,6 +123,44 @@ CASES = [
         lambda t: config.get_preset("smoke", **{"pretrain.epoch": 3}),
         ValueError,
         "'pretrain.epoch'",
+    ),
+    # settings as `--set` gives them (JSON values, else text): one line naming the key
+    *[
+        (f"--set {key}={value!r}", _setting(key, value), ValueError, named)
+        for key, value, named in [
+            ("pretrain.temperature", True, r"pretrain.temperature to be a finite number > 0"),
+            ("pretrain.temperature", float("inf"), r"Received: pretrain.temperature=inf"),
+            ("pretrain.epochs", True, r"pretrain.epochs to be an integer"),
+            ("model.projection_batchnorm", "abc", r"projection_batchnorm to be true or false"),
+            ("pretrain.learnable_temperature", "maybe", r"true or false.*'maybe'"),
+            ("data.image_size", 1e3, r"data.image_size to be an integer from 32 to 256"),
+            ("pretrain.epochs.x", 1, r"'pretrain.epochs' is a setting, not a section"),
+            ("pretrain", 1, r"'pretrain' is a section, not a value"),
+            ("pretrain.augment", 5, r"'pretrain.augment' is a section, not a value"),
+            ("pretrain.warmup_fraction", "abc", r"warmup_fraction to be a finite number >= 0"),
+            ("data.seed", "abc", r"data.seed to be an integer >= 0. Received: data.seed='abc'"),
+            ("data.labels_per_class", 100000, r"labels_per_class to be None or an integer"),
+            ("data.image_size", 31, r"from 32 to 256. Received: data.image_size=31"),
+            ("supervised.augment.min_area", "big", r"supervised.augment.min_area to be a"),
+        ]
+    ],
+    (
+        "synthetic images that would not fit in memory",
+        lambda t: config.DataConfig(source="synthetic", image_size=256, num_unlabelled=50_000),
+        ValueError,
+        "52,000 synthetic images to fit in 2 GiB",
+    ),
+    (
+        "cli setting of the wrong type, before any data is loaded",
+        lambda t: run_cli("compare", "--preset", "cpu", "--set", "pretrain.epochs=true"),
+        CLIError,
+        "Received: pretrain.epochs=True",
+    ),
+    (
+        "cli out that cannot be written is named as out",
+        lambda t: run_cli("compare", "--preset", "smoke", "--out", "/etc/hostname/sub"),
+        CLIError,
+        "out='/etc/hostname/sub' cannot be written",
     ),
     # data
     (

@@ -138,7 +138,7 @@ def offline(monkeypatch):
 
 
 def test_missing_fashion_mnist_offline_fails_fast_with_the_ways(tmp_path, monkeypatch, offline):
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path))
+    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")
     with pytest.raises(data.DataNotFoundError, match="dataset-fashion-mnist.*SIMCLR_LAB_DATA"):

@@ -1,0 +1,255 @@
+"""Faults that must never give a silent wrong result: other data or another encoder under the
+same settings, damaged cache entries, unusable data files, a read-only cache."""
+
+import dataclasses
+import gzip
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from simclr_lab import cache, compare, data, train
+from simclr_lab.config import DataConfig
+
+
+@pytest.fixture
+def config(smoke_config):
+    return smoke_config.replace(**{"pretrain.epochs": 1, "supervised.epochs": 1})
+
+
+def _baseline(config, splits, folder, messages=None):
+    log = messages.append if messages is not None else print
+    return train.train_baseline(config, splits, folder, verbose=0, log=log)
+
+
+# ------------------------------------------------------------------ the data's identity
+
+
+def test_other_labels_under_the_same_settings_are_not_served_from_the_cache(
+    config, smoke_splits, tmp_path
+):
+    shuffled = dataclasses.replace(
+        smoke_splits,
+        labelled_labels=np.random.default_rng(0).permutation(smoke_splits.labelled_labels),
+    )
+    first = _baseline(config, shuffled, tmp_path)
+    real = _baseline(config, smoke_splits, tmp_path)
+    assert not real.from_cache and real.run_dir != first.run_dir
+    assert _baseline(config, smoke_splits, tmp_path).from_cache
+
+
+def test_fingerprint_follows_the_files_read(fake_fashion_mnist, write_idx, tmp_path):
+    folder, arrays = fake_fashion_mnist
+    settings = DataConfig(source="fashion_mnist", image_size=32, labels_per_class=3)
+    first = data.load_splits(settings).fingerprint
+    assert data.load_splits(settings).fingerprint == first  # stable for the same files
+    shuffled = np.random.default_rng(1).permutation(arrays["train_labels"])
+    write_idx(folder / data.FASHION_MNIST_FILES["train_labels"], shuffled)
+    assert data.load_splits(settings).fingerprint != first
+
+
+def test_finetuning_is_keyed_on_the_encoder_it_is_given(config, smoke_splits, tmp_path):
+    pretrained = train.pretrain(config, smoke_splits, tmp_path, verbose=0)
+    first = train.finetune(config, smoke_splits, pretrained, tmp_path, verbose=0)
+    assert train.finetune(config, smoke_splits, pretrained, tmp_path, verbose=0).from_cache
+    other = train.pretrain(config.replace(**{"pretrain.temperature": 0.5}), smoke_splits, tmp_path)
+    # Same finetuning settings, another encoder: trained, not the first one's result.
+    again = train.finetune(config, smoke_splits, other, tmp_path, verbose=0)
+    assert not again.from_cache and again.run_dir != first.run_dir
+
+
+def test_an_unfinished_pretraining_is_finetuned_apart(config, smoke_splits, tmp_path):
+    pretrained = train.pretrain(config, smoke_splits, tmp_path, verbose=0)
+    finetuned = train.finetune(config, smoke_splits, pretrained, tmp_path, verbose=0)
+    stopped = dataclasses.replace(pretrained, finished=False)
+    weights = stopped.model.encoder.get_weights()
+    stopped.model.encoder.set_weights([w * 0.5 for w in weights])  # as after fewer epochs
+    apart = train.finetune(config, smoke_splits, stopped, tmp_path, verbose=0)
+    assert not apart.from_cache and apart.run_dir != finetuned.run_dir
+
+
+# ------------------------------------------------------------------ damaged cache entries
+
+
+def _zero_part_of_a_kernel(path):
+    import h5py
+
+    with h5py.File(path, "r+") as file:
+        kernels = []
+        file.visititems(lambda n, o: kernels.append(n) if isinstance(o, h5py.Dataset) else None)
+        largest = max(kernels, key=lambda n: file[n].size)
+        values = file[largest][...]
+        values.flat[: values.size // 2] = 0
+        file[largest][...] = values
+
+
+DAMAGES = {
+    "kernel partly zeroed": lambda run: _zero_part_of_a_kernel(run / "weights.weights.h5"),
+    "random bytes in the weights": lambda run: _overwrite(run / "weights.weights.h5", 4096),
+    "truncated weights": lambda run: _truncate(run / "weights.weights.h5"),
+    "garbled history": lambda run: (run / "history.json").write_text('{"val_acc": [0.1, '),
+    "empty history": lambda run: (run / "history.json").write_text(""),
+    "history without its metric": lambda run: (run / "history.json").write_text("{}"),
+    "no checksums": lambda run: (run / "checksums.json").unlink(),
+}
+
+
+def _overwrite(path, offset):
+    with open(path, "r+b") as file:
+        file.seek(offset)
+        file.write(np.random.default_rng(0).bytes(2048))
+
+
+def _truncate(path):
+    os.truncate(path, path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+def test_a_damaged_run_is_set_aside_named_and_trained_again(
+    damage, config, smoke_splits, tmp_path
+):
+    first = _baseline(config, smoke_splits, tmp_path)
+    DAMAGES[damage](first.run_dir)
+    messages = []
+    again = _baseline(config, smoke_splits, tmp_path, messages)
+    assert not again.from_cache and again.run_dir == first.run_dir
+    aside = [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    assert len(aside) == 1 and (aside[0] / "settings.json").is_file()  # kept, not deleted
+    assert len(messages) == 1 and str(first.run_dir) in messages[0], messages
+    assert "set aside" in messages[0]
+    for a, b in zip(first.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the same run, trained again
+    assert _baseline(config, smoke_splits, tmp_path).from_cache
+
+
+def test_unreadable_resume_state_is_set_aside(config, smoke_splits, tmp_path):
+    first = _baseline(config, smoke_splits, tmp_path)
+    (first.run_dir / "history.json").unlink()
+    (first.run_dir / "backup").mkdir()
+    (first.run_dir / "backup" / "training_metadata.json").write_text("{garbled")
+    messages = []
+    again = _baseline(config, smoke_splits, tmp_path, messages)
+    assert not again.from_cache and "resume state" in messages[0]
+
+
+# ------------------------------------------------------------------ smaller
+
+
+def test_written_files_have_the_users_usual_mode(config, smoke_splits, tmp_path):
+    run = _baseline(config, smoke_splits, tmp_path).run_dir
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("history.json", "settings.json", "checksums.json", "weights.weights.h5"):
+        assert stat.S_IMODE((run / name).stat().st_mode) == 0o666 & ~mask, name
+
+
+def test_a_diverged_run_leaves_no_folder(config, smoke_splits, tmp_path):
+    with pytest.raises(train.TrainingDiverged):
+        train.pretrain(
+            config.replace(**{"pretrain.learning_rate": 1e30}), smoke_splits, tmp_path, verbose=0
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def _read_only(path, name="cache_dir"):
+    raise PermissionError(f"{name}={str(path)!r} cannot be written (Read-only file system)")
+
+
+def test_a_finished_run_loads_from_a_cache_that_cannot_be_written(
+    config, smoke_splits, tmp_path, monkeypatch
+):
+    first = _baseline(config, smoke_splits, tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in first.run_dir.iterdir()}
+    monkeypatch.setattr(train, "check_writable_dir", _read_only)
+    assert _baseline(config, smoke_splits, tmp_path).from_cache
+    assert {p: p.stat().st_mtime_ns for p in first.run_dir.iterdir()} == before
+    with pytest.raises(PermissionError, match="Read-only"):  # what is not there cannot be trained
+        _baseline(config.replace(**{"supervised.learning_rate": 3e-3}), smoke_splits, tmp_path)
+
+
+def test_compare_runs_from_a_finished_read_only_cache(config, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    compare.run_comparison(config, tmp_path / "first", cache_dir, verbose=0, log=lambda _: None)
+    monkeypatch.setattr(train, "check_writable_dir", _read_only)
+    monkeypatch.setattr(compare, "is_writable_dir", lambda path: False)
+    lines = []
+    metrics = compare.run_comparison(config, tmp_path / "again", cache_dir, 0, lines.append)
+    assert all(phase["from_cache"] for phase in metrics["phases"].values())
+    assert any("read-only" in line for line in lines)
+
+
+# ------------------------------------------------------------------ data files
+
+
+def test_a_named_data_folder_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "nowhere"))
+    with pytest.raises(data.DataNotFoundError, match="nowhere' does not exist"):
+        data.load_fashion_mnist()
+
+
+def test_a_named_data_folder_missing_a_file_is_an_error(fake_fashion_mnist):
+    folder, _ = fake_fashion_mnist
+    (folder / data.FASHION_MNIST_FILES["test_labels"]).unlink()
+    with pytest.raises(data.DataNotFoundError, match="lacks t10k-labels-idx1-ubyte.gz"):
+        data.load_fashion_mnist()
+
+
+def test_image_and_label_counts_must_agree(fake_fashion_mnist, write_idx):
+    folder, arrays = fake_fashion_mnist
+    write_idx(folder / data.FASHION_MNIST_FILES["train_labels"], arrays["train_labels"][:50])
+    with pytest.raises(ValueError, match="60 images but .*train-labels-idx1-ubyte.gz 50 labels"):
+        data.load_fashion_mnist()
+
+
+def test_labels_out_of_range_are_named(fake_fashion_mnist, write_idx):
+    folder, arrays = fake_fashion_mnist
+    write_idx(folder / data.FASHION_MNIST_FILES["test_labels"], arrays["test_labels"] + 5)
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz holds label 14"):
+        data.load_fashion_mnist()
+
+
+def test_a_labels_file_of_only_its_magic_number_is_named(fake_fashion_mnist):
+    folder, _ = fake_fashion_mnist
+    path = folder / data.FASHION_MNIST_FILES["train_labels"]
+    with gzip.open(path, "wb") as file:
+        file.write(b"\x00\x00\x08\x01")
+    with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz has a truncated header"):
+        data.load_fashion_mnist()
+
+
+def _cli(*args, env=None):
+    command = [sys.executable, "-m", "simclr_lab", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120
+    )
+
+
+def test_info_does_not_call_random_bytes_found(tmp_path):
+    for name in data.FASHION_MNIST_FILES.values():
+        (tmp_path / name).write_bytes(np.random.default_rng(0).bytes(1000))
+    result = _cli("info", env={data.DATA_ENV_VAR: str(tmp_path)})
+    assert result.returncode == 0
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("fashion_mnist "))
+    assert "unusable" in line and "not a readable gzip IDX file" in line and "found" not in line
+
+
+@pytest.mark.parametrize("backend", ["nonsense", "torch"])
+def test_an_unusable_backend_is_one_line_and_exit_2(backend):
+    if backend == "torch" and __import__("importlib").util.find_spec("torch"):
+        backend = "no-such-backend"
+    for command in (("info",), ("compare", "--preset", "smoke")):
+        result = _cli(*command, env={"KERAS_BACKEND": backend})
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"KERAS_BACKEND={backend!r}" in lines[0], lines
+        assert "tensorflow" in lines[0]  # names the backends that work
+
+
+def test_history_checksum_is_stored_for_every_run(config, smoke_splits, tmp_path):
+    run = _baseline(config, smoke_splits, tmp_path).run_dir
+    sums = json.loads((run / "checksums.json").read_text())
+    assert sums["weights.weights.h5"] == cache.file_sha256(run / "weights.weights.h5")
