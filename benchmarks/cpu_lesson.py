@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from simclr_lab import evaluate, train
-from simclr_lab.config import get_preset
 from simclr_lab.data import balanced_subset, load_splits
+from simclr_lab.presets import get_preset
 
 
 def parse_setting(text: str):

@@ -1,8 +1,24 @@
 """simclr-lab: contrastive pretraining (SimCLR) and semi-supervised classification, as lessons.
 
-The modules follow the lessons: `augment`, `encoder`, `loss`, `model` (pretraining with an
-online probe), `data` and `batching`, `train` (load-or-train phases), `evaluate`, `plots`,
-`widgets`, `dashboard`; `config` holds the hyperparameters and presets.
+The modules, in the order a reader meets them (README: "How the library is built"):
+
+- `config`: hyperparameters as frozen dataclasses, each value checked when it is set.
+- `devices`: the accelerator Keras sees, and whether it computes bfloat16 natively.
+- `presets`: the named presets, and the one that suits this machine.
+- `cache`: run folders keyed by settings and data, with checksums and atomic writes.
+- `data`: the sources and their unlabelled / labelled / test splits, as uint8 arrays.
+- `composite`, `synthetic`: images made in code (the Fashion-MNIST composite, shapes).
+- `batching`: the per-step streams `fit` reads (500 unlabelled + 25 labelled, as the reference).
+- `augment`: the random views (crop, flip, colour) as Keras layers.
+- `encoder`: the convolutional encoder, projection head and linear probe.
+- `loss`: InfoNCE and NT-Xent on projection arrays.
+- `model`: `ContrastiveModel`, pretraining with an online linear probe.
+- `evaluate`: kNN, linear probe and frozen-feature comparisons: numbers only.
+- `plots`: the figures.
+- `callbacks`: what every training phase runs beside `fit` (NaN stop, history, resume).
+- `train`: the load-or-train phases (baseline, pretraining, finetuning).
+- `compare`, `sweep`, `bench`: headless studies that write files.
+- `cli`, `widgets`, `dashboard`: the faces: the `simclr-lab` command, explorers, live plots.
 """
 
 import os
@@ -67,7 +83,8 @@ except BackendError as _error:
     sys.exit(2)
 _import_keras_quietly()
 
-from simclr_lab.config import PRESETS, Config, get_preset  # noqa: E402
+from simclr_lab.config import Config  # noqa: E402
+from simclr_lab.presets import PRESETS, get_preset  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["PRESETS", "Config", "get_preset", "__version__"]

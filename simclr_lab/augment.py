@@ -12,6 +12,8 @@ import math
 import keras
 from keras import ops
 
+from simclr_lab.config import RECIPES
+
 
 def _check_number(name: str, value, low: float, high: float | None = None, low_open=False):
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -247,20 +249,21 @@ def get_augmenter(
     shift of up to `jitter` * s of the colour circle: the paper's 0.2s at jitter 0.2) applied
     with probability 0.8, then greyscale with probability `grayscale` (None: the paper's 0.2).
     """
-    _check_number("min_area", min_area, 0, 1, low_open=True)
-    _check_number("brightness", brightness, 0)
-    _check_number("jitter", jitter, 0)
+    _check_number("min_area", min_area, 0, 1, low_open=True)  # brightness, jitter: the layers'
     if grayscale is None:
         grayscale = 0.2 if recipe == "paper" else 0.0
     _check_number("grayscale", grayscale, 0, 1)
-    seeds = [None if seed is None else seed + i for i in range(6)]
+
+    def layer_seed(offset: int):  # one seed per random layer, drawn from `seed`
+        return None if seed is None else seed + offset
+
     z = zoom_factor(min_area)
     geometry = [
         keras.layers.Rescaling(1 / 255),
-        RandomFlipTranslateZoom(translate=z / 2, zoom=z, seed=seeds[0]),
+        RandomFlipTranslateZoom(translate=z / 2, zoom=z, seed=layer_seed(0)),
     ]
     if recipe == "reference":
-        colour = [RandomColorAffine(brightness, jitter, seed=seeds[3])]
+        colour = [RandomColorAffine(brightness, jitter, seed=layer_seed(3))]
     elif recipe == "paper":
         strength = min(brightness, 1.0)  # the paper's colour strength s
         jitter_layer = keras.layers.RandomColorJitter(
@@ -269,11 +272,11 @@ def get_augmenter(
             contrast_factor=0.8 * strength,
             saturation_factor=(0.5 - 0.4 * strength, 0.5 + 0.4 * strength),  # 0.5: unchanged
             hue_factor=min(2 * jitter * strength, 1.0),  # Keras shifts by up to factor / 2
-            seed=seeds[3],
+            seed=layer_seed(3),
         )
-        colour = [RandomApply(jitter_layer, rate=0.8, seed=seeds[4])]
+        colour = [RandomApply(jitter_layer, rate=0.8, seed=layer_seed(4))]
     else:
-        raise ValueError(f"Unknown recipe={recipe!r}; allowed: 'reference', 'paper'.")
+        raise ValueError(f"Unknown recipe={recipe!r}; allowed: {', '.join(map(repr, RECIPES))}.")
     if grayscale > 0:
-        colour.append(RandomGreyscale(grayscale, seed=seeds[5]))
+        colour.append(RandomGreyscale(grayscale, seed=layer_seed(5)))
     return keras.Sequential(geometry + colour, name=f"{recipe}_augmenter")

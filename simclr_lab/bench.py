@@ -15,10 +15,11 @@ import keras
 import numpy as np
 
 from simclr_lab.batching import PairedStream, plan_batches
-from simclr_lab.config import get_preset
+from simclr_lab.config import MIN_IMAGE_SIZE
 from simclr_lab.data import Splits
 from simclr_lab.devices import describe
 from simclr_lab.encoder import encoder_multiply_adds
+from simclr_lab.presets import get_preset
 from simclr_lab.train import build_contrastive_model
 
 
@@ -74,8 +75,8 @@ def run_bench(
     precision: "float32", "mixed_bfloat16" (bfloat16 compute, float32 weights) or "auto"
     (bfloat16 where this machine computes it natively).
     """
-    if image_size < 31:
-        raise ValueError(f"image_size={image_size} is below the encoder's 31 pixels.")
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size={image_size} is below the {MIN_IMAGE_SIZE} pixels allowed.")
     config = get_preset(
         preset,
         **{

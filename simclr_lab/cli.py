@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from simclr_lab.config import PRESETS
+from simclr_lab.presets import PRESETS
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -104,14 +104,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _compare(args) -> None:
     from simclr_lab.compare import run_comparison
-    from simclr_lab.config import get_preset
+    from simclr_lab.presets import get_preset
 
     config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
     run_comparison(config, args.out, args.cache_dir, verbose=0 if args.quiet else 2)
 
 
 def _sweep(args) -> None:
-    from simclr_lab.config import get_preset
+    from simclr_lab.presets import get_preset
     from simclr_lab.sweep import run_sweep
 
     if args.seeds < 1 or not 0 <= args.baseline_seeds <= args.seeds:
@@ -145,8 +145,8 @@ def _bench(args) -> None:
 def _info(args) -> None:
     from simclr_lab import data
     from simclr_lab.cache import default_cache_dir
-    from simclr_lab.config import default_preset_name
     from simclr_lab.devices import describe
+    from simclr_lab.presets import default_preset_name
 
     print(describe())
     print(f"default preset here: {default_preset_name()}")

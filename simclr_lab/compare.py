@@ -10,8 +10,6 @@ import json
 import time
 from pathlib import Path
 
-import keras
-
 from simclr_lab import evaluate, plots, train
 from simclr_lab.cache import (
     atomic_write_text,
@@ -20,9 +18,8 @@ from simclr_lab.cache import (
     is_writable_dir,
 )
 from simclr_lab.config import Config
-from simclr_lab.data import Splits, load_splits
+from simclr_lab.data import load_splits
 from simclr_lab.devices import describe
-from simclr_lab.encoder import get_encoder
 
 
 def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print) -> dict:
@@ -60,7 +57,8 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
         log(f"{train.report(phases[phase])} ({source})")
 
     log("\n== frozen features: kNN and linear probe ==")
-    frozen = frozen_feature_rows(config, splits, phases["pretraining"].model.encoder)
+    encoder = phases["pretraining"].model.encoder
+    frozen = evaluate.frozen_feature_comparison(encoder, splits, config.model.width, config.seed)
     metrics = {
         "preset": config.name,
         "config": config.to_dict(),
@@ -87,17 +85,6 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     figure.savefig(out / "comparison.png", dpi=100)
     log(f"\nWrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'comparison.png'}")
     return metrics
-
-
-def frozen_feature_rows(config: Config, splits: Splits, encoder) -> dict:
-    """kNN / linear probe of the SimCLR encoder, a random encoder and raw pixels."""
-    keras.utils.set_random_seed(config.seed)
-    random_encoder = get_encoder(config.model.width, splits.image_shape[0])
-    return {
-        "simclr encoder": evaluate.frozen_scores(encoder, splits),
-        "random encoder": evaluate.frozen_scores(random_encoder, splits),
-        "raw pixels": evaluate.pixel_scores(splits),
-    }
 
 
 def comparison_table(metrics: dict) -> str:

@@ -32,8 +32,8 @@ def get_encoder(
     precision = _layer_dtype(precision)
     if image_size is not None and image_size < MIN_IMAGE_SIZE:
         raise ValueError(
-            f"image_size={image_size} is too small for the encoder: four stride-2 valid "
-            f"convolutions need at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels."
+            f"image_size={image_size} is too small: simclr-lab's encoder and sources take "
+            f"at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels."
         )
     inputs = [keras.Input((image_size, image_size, 3))] if image_size else []
     return keras.Sequential(

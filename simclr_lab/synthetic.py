@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simclr_lab.config import MIN_IMAGE_SIZE
+
 CLASS_NAMES = (
     "disk",
     "square",
@@ -51,8 +53,8 @@ def make_shapes(count: int, image_size: int = 32, seed: int = 0):
     """
     if not isinstance(count, int) or count < 1:
         raise ValueError(f"count={count!r} must be a positive integer.")
-    if not isinstance(image_size, int) or image_size < 32:
-        raise ValueError(f"image_size={image_size!r} must be an integer >= 32.")
+    if not isinstance(image_size, int) or image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size={image_size!r} must be an integer >= {MIN_IMAGE_SIZE}.")
     rng = np.random.default_rng(seed)
     labels = (np.arange(count) % len(CLASS_NAMES)).astype("int32")
     rng.shuffle(labels)

@@ -8,14 +8,12 @@ that turns NaN stops the run with advice instead of caching broken weights.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from simclr_lab.augment import get_augmenter
 from simclr_lab.batching import BatchPlan, EvalStream, LabelledStream, PairedStream, plan_batches
@@ -23,20 +21,23 @@ from simclr_lab.cache import (
     DamagedRun,
     RunDir,
     arrays_digest,
-    atomic_write_text,
     check_writable_dir,
     default_cache_dir,
+)
+from simclr_lab.callbacks import (
+    EpochBackup,
+    HistoryLog,
+    ReseedAugmentation,
+    StopOnNaN,
+    TrainingDiverged,
 )
 from simclr_lab.config import AugmentConfig, Config
 from simclr_lab.data import Splits
 from simclr_lab.encoder import get_classifier, get_encoder, get_linear_probe, get_projection_head
+from simclr_lab.evaluate import accuracy_key
 from simclr_lab.model import ContrastiveModel
 
 TEST_BATCH_SIZE = 525  # the reference batches the test split at 525
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -53,7 +54,7 @@ class PhaseResult:
 
     @property
     def accuracy_key(self) -> str:
-        return "val_p_acc" if self.phase == "pretraining" else "val_acc"
+        return accuracy_key(self.history)
 
     @property
     def max_val_accuracy(self) -> float:
@@ -151,67 +152,6 @@ def build_classifier(config: Config, splits: Splits, encoder=None, name="baselin
     return model
 
 
-class _StopOnNaN(keras.callbacks.Callback):
-    def __init__(self, phase: str):
-        super().__init__()
-        self.phase, self.epoch = phase, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        for name, value in (logs or {}).items():
-            if "loss" in name and not math.isfinite(float(value)):
-                raise TrainingDiverged(
-                    f"{self.phase}: {name} became {value} in epoch {self.epoch + 1}, step "
-                    f"{batch + 1}; nothing was cached. Try a lower learning rate or a higher "
-                    f"temperature."
-                )
-
-
-class _HistoryLog(keras.callbacks.Callback):
-    """Saves the history after every epoch, so a resumed run ends with its whole history."""
-
-    def __init__(self, path: Path, start_epoch: int = 0):
-        super().__init__()
-        self.path = path
-        saved = json.loads(path.read_text()) if start_epoch and path.is_file() else {}
-        self.history = {name: values[:start_epoch] for name, values in saved.items()}
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training:  # stopped mid-epoch: a partial epoch is not recorded
-            return
-        for name, value in (logs or {}).items():
-            self.history.setdefault(name, []).append(float(value))
-        atomic_write_text(self.path, json.dumps(self.history))
-
-
-class _EpochBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that keeps the last whole epoch when training is stopped mid-epoch."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.model.stop_training:
-            super().on_epoch_end(epoch, logs)
-
-
-class _ReseedAugmentation(keras.callbacks.Callback):
-    """Sets every random layer's seed state from (seed, epoch) when an epoch begins.
-
-    Keras does not save seed-generator states with the weights, so without this a resumed
-    run would draw other augmentations than an uninterrupted one.
-    """
-
-    def __init__(self, seed: int):
-        super().__init__()
-        self.seed = seed
-
-    def on_epoch_begin(self, epoch, logs=None):
-        states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
-        for index, state in enumerate(states):
-            start = (self.seed * 1_000_003 + index * 7_919 + epoch * 104_729) % 2**31
-            state.assign(np.array([start, 0]).astype(state.dtype))
-
-
 def _finished_epochs(backup_dir: Path) -> int:
     """Epochs an interrupted run finished, from Keras' BackupAndRestore metadata (0 if none)."""
     metadata = backup_dir / "training_metadata.json"
@@ -275,7 +215,7 @@ def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
     run.path.mkdir(parents=True, exist_ok=True)
     finished = _resume_point(run)  # > 0 when resuming an interrupted run
     train_stream.set_start_epoch(finished)  # so it sees the same data order
-    history_log = _HistoryLog(run.path / "partial_history.json", finished)
+    history_log = HistoryLog(run.path / "partial_history.json", finished)
     start = time.perf_counter()
     try:
         model.fit(
@@ -286,12 +226,12 @@ def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
             shuffle=False,  # the streams shuffle themselves, reproducibly
             verbose=verbose,
             callbacks=[
-                _StopOnNaN(phase.name),
-                _ReseedAugmentation(phase.seed),
+                StopOnNaN(phase.name),
+                ReseedAugmentation(phase.seed),
                 *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
                 history_log,
                 # kept after a stop, so that the next start resumes; removed once finished
-                _EpochBackup(str(run.backup), delete_checkpoint=False),
+                EpochBackup(str(run.backup), delete_checkpoint=False),
             ],
         )
     except TrainingDiverged:

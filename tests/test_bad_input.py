@@ -9,7 +9,18 @@ import re
 import numpy as np
 import pytest
 
-from simclr_lab import augment, cli, composite, config, data, evaluate, loss, plots, synthetic
+from simclr_lab import (
+    augment,
+    cli,
+    composite,
+    config,
+    data,
+    evaluate,
+    loss,
+    plots,
+    presets,
+    synthetic,
+)
 from simclr_lab.batching import plan_batches
 from simclr_lab.dashboard import LiveDashboard
 from simclr_lab.encoder import get_encoder
@@ -38,7 +49,7 @@ def _gzip_file(tmp, payload: bytes):
 
 def _setting(key, value):
     """What `--set key=value` asks for, through the same door as the CLI."""
-    return lambda t: config.get_preset("smoke", **{key: value})
+    return lambda t: presets.get_preset("smoke", **{key: value})
 
 
 def _uint8(*shape):
@@ -47,7 +58,7 @@ def _uint8(*shape):
 
 CASES = [
     # config
-    ("unknown preset", lambda t: config.get_preset("gpu"), ValueError, "'gpu'"),
+    ("unknown preset", lambda t: presets.get_preset("gpu"), ValueError, "'gpu'"),
     ("unknown source", lambda t: config.DataConfig(source="mnist"), ValueError, "'mnist'"),
     (
         "zero temperature",
@@ -120,7 +131,7 @@ CASES = [
     ),
     (
         "unknown setting",
-        lambda t: config.get_preset("smoke", **{"pretrain.epoch": 3}),
+        lambda t: presets.get_preset("smoke", **{"pretrain.epoch": 3}),
         ValueError,
         "'pretrain.epoch'",
     ),

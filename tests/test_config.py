@@ -3,7 +3,8 @@ import dataclasses
 import pytest
 
 from simclr_lab import devices
-from simclr_lab.config import PRESETS, Config, get_preset
+from simclr_lab.config import Config
+from simclr_lab.presets import PRESETS, get_preset
 
 
 def test_defaults_are_the_reference_recipe():

@@ -5,7 +5,8 @@ import pytest
 
 from simclr_lab import data
 from simclr_lab.batching import EvalStream, LabelledStream, PairedStream, plan_batches
-from simclr_lab.config import DataConfig, get_preset
+from simclr_lab.config import DataConfig
+from simclr_lab.presets import get_preset
 from simclr_lab.synthetic import make_shapes
 
 

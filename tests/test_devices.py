@@ -1,8 +1,8 @@
 import pytest
 
 from simclr_lab import devices
-from simclr_lab.config import get_preset
 from simclr_lab.encoder import get_encoder
+from simclr_lab.presets import get_preset
 
 
 def test_cpu_flags_reads_the_flags_line(tmp_path):

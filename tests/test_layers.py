@@ -16,12 +16,12 @@ STUDIES = {"compare", "sweep", "bench"}
 FACES = {"cli", "widgets", "dashboard"}  # the only modules that face the user
 LAYERS = [
     ("settings", {"config"}),
-    ("platform", {"devices", "cache"}),
+    ("platform", {"devices", "cache", "presets"}),
     ("data", DATA),
     ("model", {"augment", "encoder", "loss", "model"}),
     ("measures", {"evaluate"}),
     ("pictures", {"plots"}),
-    ("training driver", {"train"}),
+    ("training driver", {"train", "callbacks"}),
     ("studies", STUDIES),
     ("faces", FACES | {"__init__", "__main__"}),
 ]
@@ -35,7 +35,9 @@ NEVER = {
     "config": {"simclr_lab"},  # settings are leaves: nothing of the package
     **{m: NETWORK | {"keras.models", "keras.Model", "keras.Sequential"} for m in DATA},
     "evaluate": {"simclr_lab.train", "simclr_lab.plots", "matplotlib"},  # numbers only
-    "train": HEADLESS | {"simclr_lab.plots", "matplotlib"},  # draws nothing, knows no screen
+    **{  # the driver draws nothing and knows no screen
+        m: HEADLESS | {"simclr_lab.plots", "matplotlib"} for m in ("train", "callbacks")
+    },
     **{m: HEADLESS for m in STUDIES},  # studies run headless
 }
 
@@ -79,16 +81,7 @@ def test_every_module_has_a_layer():
     assert modules == set(LAYER), "place new modules in LAYERS (and README) and drop old ones"
 
 
-_CONFIG_IMPORTS_DEVICES = pytest.mark.xfail(
-    strict=True,
-    reason="config.get_preset asks devices for the GPU (default preset, precision 'auto')",
-)
-
-
-@pytest.mark.parametrize(
-    "module",
-    [pytest.param(m, marks=_CONFIG_IMPORTS_DEVICES) if m == "config" else m for m in LAYER],
-)
+@pytest.mark.parametrize("module", list(LAYER))
 def test_module_keeps_to_its_layer(module):
     assert violations(module, (PACKAGE / f"{module}.py").read_text()) == []
 

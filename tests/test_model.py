@@ -106,7 +106,7 @@ JAX_SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, NoTensorFlow())
     import keras
     assert keras.backend.backend() == "jax"
-    from simclr_lab.config import get_preset
+    from simclr_lab.presets import get_preset
     from simclr_lab.data import load_splits
     from simclr_lab import train
     config = get_preset("smoke", **{"pretrain.epochs": 1, "supervised.epochs": 1})

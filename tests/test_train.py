@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from simclr_lab import train
-from simclr_lab.config import get_preset
+from simclr_lab.presets import get_preset
 
 
 def _at_epoch(at, action):
