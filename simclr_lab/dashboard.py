@@ -55,7 +55,8 @@ class LiveDashboard(keras.callbacks.Callback):
             raise ValueError(f"update_every={update_every!r} must be a positive integer.")
         self.phase, self.batch_size, self.update_every = phase, batch_size, update_every
         self.show = in_notebook() if show is None else show
-        self.history: dict[str, list] = {}
+        self.history: dict[str, list] = {}  # per epoch, as Keras logs it
+        self.step_history: dict[str, list] = {}  # training metrics per step: [(epoch, value)]
         self.rows: list[dict] = []
         self.frames = 0
         self.stop_requested = False
@@ -77,6 +78,9 @@ class LiveDashboard(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps_done += 1
+        position = self.epoch + (batch + 1) / (self.params.get("steps") or 1)
+        for name, value in (logs or {}).items():  # the epoch's running means so far
+            self.step_history.setdefault(name, []).append((position, float(value)))
         if self._poll:
             self._poll(10)  # lets the kernel see a click on Stop
         if self.stop_requested:
@@ -169,13 +173,17 @@ class LiveDashboard(keras.callbacks.Callback):
         self._handle.update(self._figure)
 
     def _draw(self):
+        """Training metrics as lines over steps, validation metrics as dots at epoch ends."""
         panels = PANELS[self.phase]
         fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
         for ax, (title, keys) in zip(axes[0], panels):
             for key in keys:
-                if self.history.get(key):
+                if not key.startswith("val_") and self.step_history.get(key):
+                    x, y = zip(*self.step_history[key])
+                    ax.plot(x, y, label=f"{key} (per step)")
+                elif self.history.get(key):
                     values = self.history[key]
-                    ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=key)
+                    ax.plot(np.arange(1, len(values) + 1), values, "o-", label=key)
             ax.set_title(title)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)

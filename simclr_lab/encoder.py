@@ -50,14 +50,37 @@ def get_encoder(
     )
 
 
+def encoder_layer_costs(image_size: int, width: int = 128) -> list[dict]:
+    """Per layer of `get_encoder`: {"layer", "output" (H, W, C), "parameters", "multiply_adds"
+    (one forward pass of one image)}, the four convolutions then the Dense layer."""
+    rows, size, channels = [], image_size, 3
+    for index in range(4):
+        size = (size - 3) // 2 + 1  # valid 3x3 convolution, stride 2
+        weights = 3 * 3 * channels * width
+        rows.append(
+            {
+                "layer": f"conv {index + 1}",
+                "output": (size, size, width),
+                "parameters": weights + width,
+                "multiply_adds": size * size * weights,
+            }
+        )
+        channels = width
+    flat = size * size * width
+    rows.append(
+        {
+            "layer": "dense",
+            "output": (width,),
+            "parameters": flat * width + width,
+            "multiply_adds": flat * width,
+        }
+    )
+    return rows
+
+
 def encoder_multiply_adds(image_size: int, width: int = 128) -> int:
     """Multiply-adds of one forward pass of `get_encoder` on one image (~108 M at 96x96)."""
-    total, size, channels = 0, image_size, 3
-    for _ in range(4):
-        size = (size - 3) // 2 + 1  # valid 3x3 convolution, stride 2
-        total += size * size * 3 * 3 * channels * width
-        channels = width
-    return total + size * size * width * width  # the Dense layer on the flattened map
+    return sum(row["multiply_adds"] for row in encoder_layer_costs(image_size, width))
 
 
 def get_projection_head(

@@ -74,8 +74,14 @@ def show_images(rows: dict[str, np.ndarray], columns: int = 8):
     return fig
 
 
-def plot_embedding(features, labels, class_names=None, method="pca", seed=0, title=None):
-    """2-D map of features (N, D) coloured by class: PCA, or t-SNE (scikit-learn)."""
+def plot_embedding(
+    features, labels, class_names=None, method="pca", seed=0, title=None, shade=None
+):
+    """2-D map of features (N, D) coloured by class: PCA, or t-SNE (scikit-learn).
+
+    shade: (name, values (N,)) adds a second panel of the same map coloured by those values
+    (e.g. each image's background brightness), to show what else the map follows.
+    """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
@@ -86,22 +92,36 @@ def plot_embedding(features, labels, class_names=None, method="pca", seed=0, tit
             f"and {labels.shape}."
         )
     if method == "pca":
-        points = PCA(n_components=2, random_state=seed).fit_transform(features)
+        pca = PCA(n_components=2, random_state=seed)
+        points = pca.fit_transform(features)
+        share = pca.explained_variance_ratio_ * 100
+        axes_names = [f"principal component {i + 1} ({share[i]:.0f}% of variance)" for i in (0, 1)]
     elif method == "tsne":
         perplexity = min(30.0, (len(features) - 1) / 3)
         points = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
             features
         )
+        axes_names = ["t-SNE 1 (only neighbourhoods mean anything)", "t-SNE 2"]
     else:
         raise ValueError(f"Unknown method={method!r}; allowed: 'pca', 'tsne'.")
-    fig, ax = plt.subplots(figsize=(6, 5))
+    panels = 1 if shade is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels + 0.5 * (panels - 1), 5))
+    axes = np.atleast_1d(axes)
     for c in np.unique(labels):
         name = class_names[c] if class_names is not None else str(c)
-        ax.scatter(*points[labels == c].T, s=6, alpha=0.7, label=name)
-    ax.set_title(title or f"Test features ({method.upper()})")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+        axes[0].scatter(*points[labels == c].T, s=6, alpha=0.7, label=name)
+    axes[0].set_title(title or f"Test features ({method.upper()})", fontsize=10)
+    axes[0].legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    if shade is not None:
+        shade_name, values = shade
+        dots = axes[1].scatter(*points.T, c=np.asarray(values), s=6, cmap="viridis")
+        fig.colorbar(dots, ax=axes[1], shrink=0.8).set_label(shade_name, fontsize=8)
+        axes[1].set_title(f"The same map, coloured by {shade_name}", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel(axes_names[0], fontsize=8)
+        ax.set_ylabel(axes_names[1], fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig
 
@@ -129,9 +149,11 @@ def plot_retrieval(query_images, gallery_images, encoders: dict, queries=5, k=6)
         for i in range(queries):
             row = axes[block * queries + i]
             row[0].imshow(query_images[i])
-            row[0].set_title(f"{name}" if i == 0 else "", fontsize=8, loc="left")
+            row[0].set_title(f"{name}: query" if i == 0 else "", fontsize=8, loc="left")
             for j, index in enumerate(nearest[i]):
                 row[j + 1].imshow(gallery_images[index])
+                if i == 0:
+                    row[j + 1].set_title(f"neighbour {j + 1}", fontsize=7)
             for ax in row:
                 ax.axis("off")
     fig.tight_layout()

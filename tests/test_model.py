@@ -179,3 +179,17 @@ def test_mixed_bfloat16_trains_with_float32_weights_and_losses(smoke_config, smo
     logs = model.train_on_batch((u, x), y, return_dict=True)
     assert all(np.isfinite(v) for v in logs.values())
     assert not np.allclose(before, keras.ops.convert_to_numpy(conv.kernel))
+
+
+@pytest.mark.parametrize("size", [32, 96])
+def test_layer_costs_match_the_built_encoder(size):
+    from simclr_lab.encoder import encoder_layer_costs, encoder_multiply_adds, get_encoder
+
+    encoder = get_encoder(128, size)
+    rows = encoder_layer_costs(size, 128)
+    weighted = [layer for layer in encoder.layers if layer.weights]
+    assert [r["parameters"] for r in rows] == [layer.count_params() for layer in weighted]
+    assert [r["output"] for r in rows] == [tuple(layer.output.shape[1:]) for layer in weighted]
+    assert sum(r["multiply_adds"] for r in rows) == encoder_multiply_adds(size)
+    # A convolution's multiply-adds: output pixels x filters x (3 x 3 x input channels).
+    assert rows[1]["multiply_adds"] == np.prod(rows[1]["output"]) * 9 * 128

@@ -35,6 +35,18 @@ def test_embedding_map(method):
     fig = plots.plot_embedding(rng.normal(size=(40, 5)), np.arange(40) % 4, method=method)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     assert len(fig.axes[0].collections) == 4  # one scatter per class
+    assert "variance" in fig.axes[0].get_xlabel() or "t-SNE" in fig.axes[0].get_xlabel()
+
+
+def test_embedding_map_shaded_by_a_second_value():
+    rng = np.random.default_rng(0)
+    brightness = rng.uniform(size=40)
+    fig = plots.plot_embedding(
+        rng.normal(size=(40, 5)), np.arange(40) % 4, shade=("brightness", brightness)
+    )
+    shaded = fig.axes[1].collections[0]
+    np.testing.assert_allclose(shaded.get_array(), brightness)  # one dot per image, its value
+    assert "brightness" in fig.axes[1].get_title()
 
 
 def test_retrieval_grid_shape():
@@ -42,6 +54,10 @@ def test_retrieval_grid_shape():
     encoders = {"pixels": lambda x: x.reshape(len(x), -1).astype("float32") + 1}
     fig = plots.plot_retrieval(images, images, encoders, queries=3, k=4)
     assert len(fig.axes) == 3 * 5
+    assert fig.axes[0].get_title(loc="left") == "pixels: query"
+    assert [fig.axes[j].get_title() for j in range(1, 5)] == [
+        f"neighbour {j}" for j in range(1, 5)
+    ]
     with pytest.raises(ValueError, match="k=13"):
         plots.plot_retrieval(images, images, encoders, k=13)
 
