@@ -6,24 +6,70 @@ drew (`views`, `summary`, `results`), so scripts and tests can drive it without 
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 
 import ipywidgets as widgets
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
+from IPython import get_ipython
 
 from simclr_lab import evaluate, loss
 from simclr_lab.augment import get_augmenter
 from simclr_lab.config import RECIPES
 
 
+def _figure_output(figure) -> dict:
+    """The figure as one notebook output: formatted as `display` would in this kernel (so an
+    inline backend's settings such as retina apply), else as a PNG."""
+    shell = get_ipython()
+    data, metadata = shell.display_formatter.format(figure) if shell is not None else ({}, {})
+    if not any(mime.startswith("image/") for mime in data):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        data, metadata = {"image/png": buffer.getvalue(), "text/plain": repr(figure)}, {}
+    data = {  # JSON strings: bytes in a widget's state would travel as binary buffers
+        mime: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+        for mime, value in data.items()
+    }
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
+
+
 def _show(output: widgets.Output, figure) -> None:
-    output.clear_output(wait=True)
-    with output:
-        display(figure)
+    """Replace what `output` shows with `figure` by setting its `outputs`: one state update
+    from the kernel, which the front end renders as it renders captured output.
+
+    Not `with output: display(figure)`: that routes the cell's own display message through
+    the Output widget, and a headless notebook client (nbclient: nbconvert, nbval) that
+    mirrors the widget then writes the new state back to the kernel on the shell channel
+    while it is still awaiting the cell's reply. That write can swallow the reply's wake-up,
+    most often on one core, and the client then waits out its whole timeout before it reads
+    the reply.
+    """
+    output.outputs = (_figure_output(figure),)
     plt.close(figure)
+
+
+def _running_a_cell() -> bool:
+    """True while the kernel executes a cell; False while it handles a widget event (a
+    click), and outside a kernel."""
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or not hasattr(kernel, "get_parent"):
+        return False
+    return kernel.get_parent().get("header", {}).get("msg_type") == "execute_request"
+
+
+class _LiveOutput(widgets.Output):
+    """An Output widget that, cleared from a running cell, empties its state rather than
+    sending a clear message through itself, which would be captured output (see `_show`)."""
+
+    def clear_output(self, *args, **kwargs):
+        if _running_a_cell():
+            self.outputs = ()
+        else:
+            super().clear_output(*args, **kwargs)
 
 
 class AugmentationExplorer(widgets.VBox):
@@ -205,7 +251,7 @@ class SettingsLab(widgets.VBox):
         )
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(self.run)
-        self.live = widgets.Output()
+        self.live = _LiveOutput()
         self.table = widgets.HTML()
         self.results: list[dict] = []
         super().__init__(
@@ -213,12 +259,18 @@ class SettingsLab(widgets.VBox):
         )
 
     def run(self, *_):
-        """Train with the current settings and add a row to the table."""
+        """Train with the current settings and add a row to the table. After a click on Train
+        the training shows in the lab's own output area; called from a cell, in that cell's
+        output, since capturing a running cell's output into a widget is what can stall a
+        headless notebook client (see `_show`)."""
         self.button.disabled = True
         try:
             self.live.clear_output()
-            with self.live:
+            if _running_a_cell():
                 encoder = self.train_fn(self.temperature.value, self.min_area.value)
+            else:
+                with self.live:
+                    encoder = self.train_fn(self.temperature.value, self.min_area.value)
             scores = evaluate.frozen_scores(encoder, self.splits)
             self.results.append(
                 {"temperature": self.temperature.value, "min_area": self.min_area.value, **scores}

@@ -1,3 +1,5 @@
+import base64
+
 import keras
 import numpy as np
 import pytest
@@ -28,6 +30,29 @@ def test_augmentation_explorer_resample_and_recipe(smoke_splits):
     assert not np.allclose(before, explorer.views)
     explorer.recipe.value = "paper"
     assert explorer.views.shape[1] == 4
+
+
+def _shown_png(output) -> bytes:
+    """The one image an explorer's Output widget holds, set through its `outputs` state."""
+    (shown,) = output.outputs
+    assert shown["output_type"] == "display_data"
+    png = base64.b64decode(shown["data"]["image/png"])
+    assert png.startswith(b"\x89PNG")
+    return png
+
+
+def test_explorers_show_their_figure_as_output_state(smoke_splits):
+    # Set as state, not captured from display messages: a headless notebook client mirrors
+    # captured messages back to the kernel mid-cell, which stalled lesson 1 on one core.
+    explorer = AugmentationExplorer(smoke_splits.test_images[:2], views=2)
+    first = _shown_png(explorer.output)
+    explorer.min_area.value = 1.0
+    assert _shown_png(explorer.output) != first
+    rng = np.random.default_rng(0)
+    temperature = TemperatureExplorer(rng.normal(size=(8, 4)), rng.normal(size=(8, 4)))
+    first = _shown_png(temperature.output)
+    temperature.temperature.value = 1.0
+    assert _shown_png(temperature.output) != first
 
 
 def test_temperature_explorer_shows_loss_that_follows_the_slider():
@@ -107,6 +132,19 @@ def test_dashboard_status_shows_the_validation_accuracy():
 def test_dashboard_rejects_unknown_phase():
     with pytest.raises(ValueError, match="'finetune'"):
         LiveDashboard("finetune")
+
+
+def test_settings_lab_run_from_a_cell_captures_nothing_into_its_output(smoke_splits, monkeypatch):
+    from simclr_lab import widgets as lab_widgets
+    from simclr_lab.encoder import get_encoder
+
+    monkeypatch.setattr(lab_widgets, "_running_a_cell", lambda: True)
+    lab = SettingsLab(lambda temperature, min_area: get_encoder(16, 32), smoke_splits)
+    lab.live.outputs = ({"output_type": "stream", "name": "stdout", "text": "last run\n"},)
+    monkeypatch.setattr(type(lab.live), "__enter__", lambda self: pytest.fail("captured"))
+    lab.run()
+    lab.live.clear_output()
+    assert lab.live.outputs == () and len(lab.results) == 1
 
 
 def test_settings_lab_accumulates_rows(smoke_splits):
