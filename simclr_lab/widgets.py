@@ -72,7 +72,23 @@ class _LiveOutput(widgets.Output):
             super().clear_output(*args, **kwargs)
 
 
-class AugmentationExplorer(widgets.VBox):
+class _StaticPicture:
+    """Widgets whose saved output also holds a picture of their last state (`static_data`):
+    JupyterLab shows the live widget, viewers without widget state (GitHub, nbviewer, a
+    notebook opened before it runs) the picture."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle.update(self.static_data())
+        return bundle
+
+    def static_data(self) -> dict:
+        """{mime type: data} of the last figure drawn in `self.output`."""
+        shown = self.output.outputs[-1]["data"] if self.output.outputs else {}
+        return {mime: data for mime, data in shown.items() if mime.startswith("image/")}
+
+
+class AugmentationExplorer(_StaticPicture, widgets.VBox):
     """Sliders for min_area, brightness and jitter, a recipe menu and a resample button;
     redraws each image with `views` random views whenever one changes.
 
@@ -152,7 +168,7 @@ class AugmentationExplorer(widgets.VBox):
         _show(self.output, fig)
 
 
-class TemperatureExplorer(widgets.VBox):
+class TemperatureExplorer(_StaticPicture, widgets.VBox):
     """A log-scale temperature slider over one batch of real projection pairs.
 
     Shows the softmax over one anchor's row of S / T, the loss and contrastive accuracy at
@@ -227,7 +243,7 @@ class TemperatureExplorer(widgets.VBox):
         _show(self.output, fig)
 
 
-class SettingsLab(widgets.VBox):
+class SettingsLab(_StaticPicture, widgets.VBox):
     """Pick a temperature and an augmentation strength, press Train, watch it live, and
     collect one row per run (settings -> kNN and linear-probe accuracy) to compare.
 
@@ -275,11 +291,15 @@ class SettingsLab(widgets.VBox):
             self.results.append(
                 {"temperature": self.temperature.value, "min_area": self.min_area.value, **scores}
             )
-            self.table.value = self._table_html()
+            self.table.value = self.table_html()
         finally:
             self.button.disabled = False
 
-    def _table_html(self) -> str:
+    def static_data(self) -> dict:
+        """The results table, for viewers without widget state."""
+        return {"text/html": self.table_html()}
+
+    def table_html(self) -> str:
         rows = "".join(
             f"<tr><td>{r['temperature']:.3f}</td><td>{r['min_area']:.2f}</td>"
             f"<td>{r['knn_acc'] * 100:.1f}%</td><td>{r['linear_probe_acc'] * 100:.1f}%</td></tr>"

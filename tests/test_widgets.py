@@ -99,6 +99,12 @@ def test_dashboard_records_frames_and_stops_on_request(smoke_config, smoke_split
     assert len(dashboard.history["c_loss"]) == 2  # stopped during epoch 2, not after 3
     assert dashboard.frames >= 4
     assert all(row["images_per_s"] > 0 for row in dashboard.rows)
+    # Training metrics are drawn per step (a one-epoch run is a curve, not one dot).
+    positions = [x for x, _ in dashboard.step_history["c_loss"]]
+    assert len(positions) == plan.steps + 1  # epoch 1, and the step of epoch 2 it stopped at
+    assert positions[plan.steps - 1] == 1.0 and np.all(np.diff(positions) > 0)
+    lines = {line.get_label(): line for line in dashboard._draw().axes[0].get_lines()}
+    assert len(lines["c_loss (per step)"].get_xdata()) == len(positions)
 
 
 def test_dashboard_eta_counts_only_the_epochs_a_resumed_run_trains(tmp_path):
@@ -163,3 +169,16 @@ def test_settings_lab_accumulates_rows(smoke_splits):
     assert [round(c[0], 3) for c in calls] == [0.1, 0.5]
     assert len(lab.results) == 2 and lab.table.value.count("<tr>") == 3
     assert 0 <= lab.results[0]["knn_acc"] <= 1
+    # A saved notebook keeps the table for viewers without widget state (GitHub, Colab).
+    bundle = lab._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/html"] == lab.table.value
+
+
+def test_explorers_leave_a_static_picture_of_their_last_state(smoke_splits):
+    explorer = AugmentationExplorer(smoke_splits.test_images[:2], views=2)
+    explorer.min_area.value = 1.0
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # live in JupyterLab
+    assert bundle["image/png"] == explorer.output.outputs[-1]["data"]["image/png"]  # last draw
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
