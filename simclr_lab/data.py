@@ -76,7 +76,7 @@ class Splits:
     @functools.cached_property
     def fingerprint(self) -> str:
         """A hash of the source and of every image and label drawn: the data's identity in
-        cache keys (~0.2 s for the cpu preset's 250 MB, once per `Splits`)."""
+        cache keys (under a second for the cpu preset's 218 MB, once per `Splits`)."""
         digest = hashlib.blake2b(self.source.encode(), digest_size=16)
         for array in (
             self.unlabelled,
