@@ -4,6 +4,7 @@ The modules, in the order a reader meets them (README: "How the library is built
 
 - `config`: hyperparameters as frozen dataclasses, each value checked when it is set.
 - `devices`: the accelerator Keras sees, and whether it computes bfloat16 natively.
+- `distribute`: data-parallel training over several devices and processes (JAX).
 - `presets`: the named presets, and the one that suits this machine.
 - `cache`: run folders keyed by settings and data, with checksums and atomic writes.
 - `data`: the sources and their unlabelled / labelled / test splits, as uint8 arrays.

@@ -2,6 +2,7 @@
 
 simclr-lab compare --preset cpu --out runs/cpu
 simclr-lab sweep --preset cpu --out runs/sweep
+simclr-lab compare --preset smoke --devices all    (data-parallel: KERAS_BACKEND=jax)
 simclr-lab info
 """
 
@@ -24,6 +25,52 @@ def _parse_setting(text: str) -> tuple[str, object]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def _devices(text: str):
+    """--devices: "all" or a count; anything else goes on to the setting, which names it."""
+    return int(text) if text.isdigit() else text
+
+
+def _add_device_flags(parser) -> None:
+    parser.add_argument(
+        "--devices",
+        type=_devices,
+        default=None,
+        metavar="all|N",
+        help="train data-parallel over N devices or all (JAX backend); the preset's batch "
+        "sizes are the global batches (sets distribute.devices; default 1)",
+    )
+    parser.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="several processes: process 0's address (else $KERAS_DISTRIBUTION_JOB_ADDRESSES)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="several processes: how many (else $KERAS_DISTRIBUTION_NUM_PROCESSES)",
+    )
+    parser.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        help="several processes: this one's, 0 to N-1 (else $KERAS_DISTRIBUTION_PROCESS_ID)",
+    )
+
+
+def _config(args):
+    """The preset with --set and --devices applied, once the processes have joined."""
+    from simclr_lab.distribute import initialize
+    from simclr_lab.presets import get_preset
+
+    initialize(args.coordinator, args.processes, args.process_id)  # before JAX lists devices
+    changes = dict(_parse_setting(s) for s in args.set)
+    if args.devices is not None:
+        changes["distribute.devices"] = args.devices
+    return get_preset(args.preset, **changes)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         help="override a setting, e.g. --set pretrain.epochs=2 (repeatable)",
     )
     compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    _add_device_flags(compare)
     compare.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
@@ -81,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         help="supervised baselines per budget (0: none; each is a training run)",
     )
     sweep.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    _add_device_flags(sweep)
     sweep.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
@@ -97,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="backend, devices and the data sources found here")
     info.add_argument(
+        "--devices",
+        type=_devices,
+        default="all",
+        metavar="all|N",
+        help="the devices whose global batch to show (default all)",
+    )
+    info.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     return parser
@@ -104,14 +160,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _compare(args) -> None:
     from simclr_lab.compare import run_comparison
-    from simclr_lab.presets import get_preset
 
-    config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
+    config = _config(args)
     run_comparison(config, args.out, args.cache_dir, verbose=0 if args.quiet else 2)
 
 
 def _sweep(args) -> None:
-    from simclr_lab.presets import get_preset
     from simclr_lab.sweep import run_sweep
 
     if args.seeds < 1 or not 0 <= args.baseline_seeds <= args.seeds:
@@ -119,7 +173,7 @@ def _sweep(args) -> None:
             f"--seeds {args.seeds} must be at least 1 and --baseline-seeds "
             f"{args.baseline_seeds} between 0 and --seeds."
         )
-    config = get_preset(args.preset, **dict(_parse_setting(s) for s in args.set))
+    config = _config(args)
     run_sweep(
         config,
         args.out,
@@ -146,10 +200,16 @@ def _info(args) -> None:
     from simclr_lab import data
     from simclr_lab.cache import default_cache_dir
     from simclr_lab.devices import describe
-    from simclr_lab.presets import default_preset_name
+    from simclr_lab.distribute import describe_visible, spread, visible_devices
+    from simclr_lab.presets import default_preset_name, get_preset
 
     print(describe())
+    print(describe_visible())
     print(f"default preset here: {default_preset_name()}")
+    if visible_devices():  # JAX: what --devices makes of the default preset's batch
+        preset = get_preset(**{"distribute.devices": args.devices})
+        where = spread(preset).describe(preset.pretrain.batch_size)
+        print(f"--devices {args.devices}: {where} ({preset.name}'s pretrain.batch_size)")
     print(f"cache: {default_cache_dir()}")
     print("data sources:")
     print("  synthetic      always (drawn in code)")

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from simclr_lab import evaluate, plots, train
+from simclr_lab import distribute, evaluate, plots, train
 from simclr_lab.cache import (
     atomic_write_text,
     check_writable_dir,
@@ -31,10 +31,15 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     start = time.perf_counter()
     log(f"Preset {config.name!r}: {config.description}")
     log(describe())
+    where = distribute.spread(config)  # a backend or device count that cannot: refused now
     splits = load_splits(config.data)
     plan = train.pretraining_plan(config, splits)  # refuses impossible batching before training
     log(splits.summary())
     log(f"Pretraining batches: {plan.describe()}")
+    parts = (plan.unlabelled_per_step, plan.labelled_per_step)
+    supervised = train.supervised_batch_size(config, splits)
+    distribute.check_batches(config, where.devices, parts, supervised)  # not mid-run
+    log(f"Devices: {where.describe_steps(parts, supervised)}")
 
     phases = {}
     for phase, run in (
@@ -63,6 +68,7 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
         "preset": config.name,
         "config": config.to_dict(),
         "device": describe(),
+        "devices": where.devices,  # data-parallel over this many (1: none)
         "data": splits.summary(),
         "phases": {
             name: {

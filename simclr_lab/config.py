@@ -191,6 +191,24 @@ class SupervisedConfig:
         _section("augment", self.augment, AugmentConfig)
 
 
+# More devices than any one mesh is likely to have: a typo, refused before JAX is asked.
+MAX_DEVICES = 4096
+
+
+@dataclass(frozen=True)
+class DistributeConfig:
+    """Data-parallel training (JAX backend, `simclr_lab.distribute`). The batch sizes above are
+    global batches: each step's batch is split evenly over the devices, and the loss, the
+    contrastive accuracy and BatchNorm's statistics see the whole of it."""
+
+    devices: int | str = 1  # 1: one device; N or "all": data-parallel over N or all devices
+
+    def __post_init__(self):
+        count = isinstance(self.devices, int) and not isinstance(self.devices, bool)
+        if self.devices != "all" and not (count and 1 <= self.devices <= MAX_DEVICES):
+            _expect("devices", self.devices, f"'all' or an integer from 1 to {MAX_DEVICES:,}")
+
+
 def _section(name: str, value, kind) -> None:
     if not isinstance(value, kind):
         _expect(name, value, f"a section ({kind.__name__}), set field by field")
@@ -211,6 +229,8 @@ class Config:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     seed: int = 0  # weight initialisation and augmentation randomness
+    # Where it runs, not what it computes: no part of cache keys (`key_dict`).
+    distribute: DistributeConfig = field(default_factory=DistributeConfig)
 
     def __post_init__(self):
         for name, kind in _SECTIONS.items():
@@ -236,6 +256,7 @@ _SECTIONS = {
     "model": ModelConfig,
     "pretrain": PretrainConfig,
     "supervised": SupervisedConfig,
+    "distribute": DistributeConfig,
 }
 
 

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from simclr_lab.devices import describe
+from simclr_lab.distribute import Spread, active
 from simclr_lab.evaluate import accuracy_key
 
 # What to draw for each phase: panels of (title, [history keys]).
@@ -41,8 +42,10 @@ def in_notebook() -> bool:
 class LiveDashboard(keras.callbacks.Callback):
     """Curves, images/s, ETA and device during `fit`; a Stop button ends training early.
 
-    batch_size: images per step, for throughput. update_every: redraw every N batches (and
-    at every epoch end); a run resumed at epoch k counts only the epochs it runs in its ETA.
+    batch_size: images per step (the global batch), for throughput; the devices `fit` runs on
+    and each one's share of the batch are shown under the curves. update_every: redraw every
+    N batches (and at every epoch end); a run resumed at epoch k counts only the epochs it
+    runs in its ETA.
     `frames` counts redraws and `rows` holds what was shown, so scripts and tests can check
     it; `show=False` (or no notebook) records without displaying.
     """
@@ -62,12 +65,14 @@ class LiveDashboard(keras.callbacks.Callback):
         self.stop_requested = False
         self._figure = self._handle = self._status = self._poll = self._poll_context = None
         self.button = None
+        self.spread = Spread()  # the devices of the `fit` being watched (`on_train_begin`)
 
     # -- Keras hooks ---------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
         self._steps_done = 0
         self._first_epoch = None  # a resumed run begins past 0 (Keras BackupAndRestore)
+        self.spread = active()
         if self.show:
             self._open()
 
@@ -116,6 +121,7 @@ class LiveDashboard(keras.callbacks.Callback):
             "images_per_s": steps_per_s * (self.batch_size or 0),
             "eta_s": left / steps_per_s if steps_per_s else float("nan"),
             "val_accuracy": self._last_accuracy(),
+            "devices": self.spread.devices,
         }
 
     def _last_accuracy(self) -> float:
@@ -133,7 +139,7 @@ class LiveDashboard(keras.callbacks.Callback):
         return (
             f"<b>{self.phase}</b> epoch {row['epoch']}/{self.params.get('epochs')} · "
             f"{throughput}{row['elapsed_s']:.0f} s elapsed{eta}{accuracy}{state}<br>"
-            f"<small>{describe()}</small>"
+            f"<small>{describe()}; {self.spread.describe(self.batch_size)}</small>"
         )
 
     def _open(self):

@@ -2,7 +2,8 @@
 
 `get_preset()` picks `$SIMCLR_LAB_PRESET`, else `reference` where Keras sees a GPU and `cpu`
 where it does not, and decides `precision="auto"` for this machine, so that a config (and the
-cache keys and metrics made from it) says what really runs.
+cache keys and metrics made from it) says what really runs. `$SIMCLR_LAB_DEVICES` (all or N)
+sets `distribute.devices`, so the lessons run data-parallel unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from simclr_lab.config import (
 from simclr_lab.devices import gpu_names, resolve_precision
 
 PRESET_ENV_VAR = "SIMCLR_LAB_PRESET"
+DEVICES_ENV_VAR = "SIMCLR_LAB_DEVICES"
 
 PRESETS: dict[str, Config] = {
     "reference": Config(),
@@ -97,6 +99,9 @@ def get_preset(name: str | None = None, **changes) -> Config:
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; allowed: {', '.join(map(repr, PRESETS))}.")
     config = PRESETS[name]
+    devices = os.environ.get(DEVICES_ENV_VAR)
+    if devices and "distribute.devices" not in changes:  # an explicit setting wins
+        changes = {**changes, "distribute.devices": int(devices) if devices.isdigit() else devices}
     config = config.replace(**changes) if changes else config
     if config.model.precision == "auto":
         config = config.replace(**{"model.precision": resolve_precision("auto")})

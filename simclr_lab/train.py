@@ -33,6 +33,7 @@ from simclr_lab.callbacks import (
 )
 from simclr_lab.config import AugmentConfig, Config
 from simclr_lab.data import Splits
+from simclr_lab.distribute import active, over_devices
 from simclr_lab.encoder import get_classifier, get_encoder, get_linear_probe, get_projection_head
 from simclr_lab.evaluate import accuracy_key
 from simclr_lab.model import ContrastiveModel
@@ -198,6 +199,7 @@ class Phase:
 def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
     """Load the finished run, or resume or start training it and store it when done."""
     model, run, train_stream, epochs = phase.model, phase.run, phase.train_stream, phase.epochs
+    devices = active()  # those the model was built on: each process reads its own rows
     if run.finished:
         try:
             return _load_finished(phase.name, model, run, epochs)
@@ -219,13 +221,14 @@ def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
     start = time.perf_counter()
     try:
         model.fit(
-            train_stream,
+            devices.local(train_stream),
             validation_data=phase.test_stream,
             epochs=epochs,
             steps_per_epoch=train_stream.steps_per_epoch,
             shuffle=False,  # the streams shuffle themselves, reproducibly
             verbose=verbose,
             callbacks=[
+                *devices.callbacks,
                 StopOnNaN(phase.name),
                 ReseedAugmentation(phase.seed),
                 *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
@@ -283,49 +286,53 @@ def pretrain(
         config.pretrain.epochs,
         config.seed,
     )
-    return _run_phase(
-        Phase(
-            "pretraining",
-            build_contrastive_model(config, splits, plan.steps),
-            RunDir(
-                cache_dir or default_cache_dir(),
+    with over_devices(config, pretraining=(plan.unlabelled_per_step, plan.labelled_per_step)):
+        model = build_contrastive_model(config, splits, plan.steps)
+        return _run_phase(
+            Phase(
                 "pretraining",
-                {**pretraining_key(config), **_data_key(splits)},
+                model,
+                RunDir(
+                    cache_dir or default_cache_dir(),
+                    "pretraining",
+                    {**pretraining_key(config), **_data_key(splits)},
+                ),
+                stream,
+                _test_stream(splits),
+                config.pretrain.epochs,
+                config.seed,
             ),
-            stream,
-            _test_stream(splits),
-            config.pretrain.epochs,
-            config.seed,
-        ),
-        callbacks,
-        verbose,
-        log,
-    )
+            callbacks,
+            verbose,
+            log,
+        )
 
 
 def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_options):
     name = "finetuning_model" if encoder is not None else "baseline_model"
     key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(splits)}
     epochs = config.supervised.epochs
+    batch_size = supervised_batch_size(config, splits)
     stream = LabelledStream(
         splits.labelled_images,
         splits.labelled_labels,
-        supervised_batch_size(config, splits),
+        batch_size,
         epochs,
         config.seed,
     )
-    return _run_phase(
-        Phase(
-            phase,
-            build_classifier(config, splits, encoder, name=name),
-            RunDir(cache_dir or default_cache_dir(), phase, {**key, **extra_key}),
-            stream,
-            _test_stream(splits),
-            epochs,
-            config.seed,
-        ),
-        **run_options,
-    )
+    with over_devices(config, supervised=batch_size):
+        return _run_phase(
+            Phase(
+                phase,
+                build_classifier(config, splits, encoder, name=name),
+                RunDir(cache_dir or default_cache_dir(), phase, {**key, **extra_key}),
+                stream,
+                _test_stream(splits),
+                epochs,
+                config.seed,
+            ),
+            **run_options,
+        )
 
 
 def train_baseline(
@@ -370,7 +377,8 @@ def finetune(
     pretraining stopped early) never reuses this one's finetuning.
     """
     weights = pretrained.model.encoder.get_weights()
-    encoder = keras.models.clone_model(pretrained.model.encoder)
+    with over_devices(config, supervised=supervised_batch_size(config, splits)):
+        encoder = keras.models.clone_model(pretrained.model.encoder)  # on the same devices
     encoder.set_weights(weights)
     extra = {"encoder_weights": arrays_digest(weights)}
     return _supervised(

@@ -15,6 +15,7 @@ from simclr_lab import (
     composite,
     config,
     data,
+    distribute,
     evaluate,
     loss,
     plots,
@@ -153,6 +154,8 @@ CASES = [
             ("data.labels_per_class", 100000, r"labels_per_class to be None or an integer"),
             ("data.image_size", 31, r"from 32 to 256. Received: data.image_size=31"),
             ("supervised.augment.min_area", "big", r"supervised.augment.min_area to be a"),
+            ("distribute.devices", "two", r"distribute.devices to be 'all' or an integer"),
+            ("distribute.devices", 0, r"from 1 to 4,096. Received: distribute.devices=0"),
         ]
     ],
     (
@@ -172,6 +175,42 @@ CASES = [
         lambda t: run_cli("compare", "--preset", "smoke", "--out", "/etc/hostname/sub"),
         CLIError,
         "out='/etc/hostname/sub' cannot be written",
+    ),
+    # several devices (those that need JAX's devices are in tests/test_distribute.py)
+    ("devices as a word", lambda t: config.DistributeConfig(devices="many"), ValueError, "many"),
+    (
+        "pretraining batch that does not split over the devices",
+        lambda t: distribute.check_batches(
+            presets.get_preset("smoke", **{"pretrain.batch_size": 127}), 2, (111, 16)
+        ),
+        ValueError,
+        r"pretrain.batch_size=127 is 111 unlabelled \+ 16 labelled images a step",
+    ),
+    (
+        "supervised batch that does not split over the devices",
+        lambda t: distribute.check_batches(
+            presets.get_preset("smoke", **{"supervised.batch_size": 25}), 2, supervised=25
+        ),
+        ValueError,
+        "supervised.batch_size=25 does not split evenly over 2 devices",
+    ),
+    (
+        "process id without a coordinator",
+        lambda t: distribute.initialize(None, 2, 1),
+        ValueError,
+        "without a coordinator",
+    ),
+    (
+        "cli devices that are not a count",
+        lambda t: run_cli("compare", "--preset", "smoke", "--devices", "two", "--out", str(t)),
+        CLIError,
+        "Received: distribute.devices='two'",
+    ),
+    (
+        "cli processes without a coordinator",
+        lambda t: run_cli("compare", "--processes", "2", "--process-id", "1", "--out", str(t)),
+        CLIError,
+        "without a coordinator",
     ),
     # data
     (

@@ -16,7 +16,7 @@ STUDIES = {"compare", "sweep", "bench"}
 FACES = {"cli", "widgets", "dashboard"}  # the only modules that face the user
 LAYERS = [
     ("settings", {"config"}),
-    ("platform", {"devices", "cache", "presets"}),
+    ("platform", {"devices", "distribute", "cache", "presets"}),
     ("data", DATA),
     ("model", {"augment", "encoder", "loss", "model"}),
     ("measures", {"evaluate"}),
