@@ -80,40 +80,40 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    compare = commands.add_parser(
-        "compare", help="baseline -> pretraining -> finetuning -> frozen-feature evaluation"
-    )
-    compare.add_argument(
+    # What compare and sweep both take: the preset, its changes, the cache, the devices.
+    run = argparse.ArgumentParser(add_help=False)
+    run.add_argument(
         "--preset",
         default=None,
         help=f"one of {', '.join(PRESETS)} (default: "
         "$SIMCLR_LAB_PRESET, else reference with a GPU and cpu without)",
     )
-    compare.add_argument("--out", default="runs/latest", help="folder for metrics and plots")
-    compare.add_argument(
+    run.add_argument(
         "--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)"
     )
-    compare.add_argument(
+    run.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="SECTION.FIELD=VALUE",
         help="override a setting, e.g. --set pretrain.epochs=2 (repeatable)",
     )
-    compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    _add_device_flags(compare)
-    compare.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    _add_device_flags(run)
+
+    compare = commands.add_parser(
+        "compare",
+        parents=[run],
+        help="baseline -> pretraining -> finetuning -> frozen-feature evaluation",
     )
+    compare.add_argument("--out", default="runs/latest", help="folder for metrics and plots")
+    compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
     sweep = commands.add_parser(
-        "sweep", help="kNN and linear probe vs labels per class: SimCLR, random encoder, pixels"
+        "sweep",
+        parents=[run],
+        help="kNN and linear probe vs labels per class: SimCLR, random encoder, pixels",
     )
-    sweep.add_argument("--preset", default=None, help=f"one of {', '.join(PRESETS)}")
     sweep.add_argument("--out", default="runs/sweep", help="folder for sweep.json/.md/.png")
-    sweep.add_argument(
-        "--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)"
-    )
     sweep.add_argument(
         "--labels-per-class",
         type=int,
@@ -128,11 +128,6 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="supervised baselines per budget (0: none; each is a training run)",
     )
-    sweep.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
-    _add_device_flags(sweep)
-    sweep.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
 
     bench = commands.add_parser("bench", help="images/s of the pretraining step, part by part")
     bench.add_argument("--size", type=int, default=32, help="image size (96: the reference)")
@@ -140,9 +135,6 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=10, help="timed steps per part")
     bench.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     bench.add_argument("--precision", default="float32", help="float32, mixed_bfloat16 or auto")
-    bench.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
 
     info = commands.add_parser("info", help="backend, devices and the data sources found here")
     info.add_argument(
@@ -152,9 +144,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="all|N",
         help="the devices whose global batch to show (default all)",
     )
-    info.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    for command in (compare, sweep, bench, info):  # --debug after the command works too
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 

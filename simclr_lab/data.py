@@ -28,30 +28,9 @@ FASHION_MNIST_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-STL10_CLASSES = (
-    "airplane",
-    "bird",
-    "car",
-    "cat",
-    "deer",
-    "dog",
-    "horse",
-    "monkey",
-    "ship",
-    "truck",
-)
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt")
+FASHION_MNIST_CLASSES += ("Sneaker", "Bag", "Ankle boot")
+STL10_CLASSES = tuple("airplane bird car cat deer dog horse monkey ship truck".split())
 VALIDATION_FRACTION, VALIDATION_SEED = 1 / 6, 7  # 10,000 of Fashion-MNIST's 60,000 training images
 
 
