@@ -88,7 +88,7 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     atomic_write_text(out / "table.md", table + "\n")
     figure = plots.plot_training_curves({n: r.history for n, r in phases.items()})
-    figure.savefig(out / "comparison.png", dpi=100)
+    plots.save_figure(figure, out / "comparison.png")
     log(f"\nWrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'comparison.png'}")
     return metrics
 

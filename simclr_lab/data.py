@@ -91,8 +91,9 @@ def load_splits(config: DataConfig) -> Splits:
     if config.source == "synthetic":
         return _synthetic_splits(config)
     if config.source in ("fashion_mnist", "fashion_mnist_composite"):
-        (train_x, train_y), (test_x, test_y) = load_fashion_mnist()
-        origin = str(find_fashion_mnist() or "Keras' download")
+        folder = find_fashion_mnist()
+        (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
+        origin = str(folder or "Keras' download")
         if config.source == "fashion_mnist":
             train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
         else:
@@ -239,9 +240,10 @@ def check_fashion_mnist_headers(folder: Path) -> None:
             )
 
 
-def load_fashion_mnist():
-    """((train_x, train_y), (test_x, test_y)): 28x28 uint8 images, uint8 labels 0-9."""
-    folder = find_fashion_mnist()
+def load_fashion_mnist(folder: Path | None = None):
+    """((train_x, train_y), (test_x, test_y)): 28x28 uint8 images, uint8 labels 0-9, from
+    `folder` (default: `find_fashion_mnist()`), else Keras' download."""
+    folder = folder or find_fashion_mnist()
     if folder is None:
         _require_network("fashion_mnist", "storage.googleapis.com")
         import keras

@@ -10,6 +10,13 @@ from simclr_lab.evaluate import accuracy_key, loss_key
 _VALIDATION_KEYS = {"accuracy": accuracy_key, "loss": loss_key}
 
 
+def save_figure(figure, path) -> None:
+    """Write `figure` as a PNG to `path` and close it: a study's figure goes to its file, not
+    also to the notebook that ran the study."""
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def plot_training_curves(histories: dict[str, dict], metrics=("accuracy", "loss")):
     """Validation accuracy and loss per epoch of several runs, one panel per metric.
 

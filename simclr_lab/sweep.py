@@ -108,9 +108,7 @@ def baseline_sweep(config, splits: Splits, per_class, seeds, cache_dir=None, log
                 labelled_labels=splits.unlabelled_labels[chosen],
             )
             trial = config.replace(**{"data.labels_per_class": budget, "data.seed": seed})
-            run = train.train_baseline(
-                trial, subset, cache_dir, verbose=0, labelled_from="unlabelled pool"
-            )
+            run = train.train_baseline(trial, subset, cache_dir, verbose=0)
             results.setdefault(budget, []).append(run.max_val_accuracy)
             if log:
                 log(
@@ -154,7 +152,7 @@ def write_sweep(out, record: dict, table: str, log=print) -> None:
     atomic_write_text(out / "sweep.json", json.dumps(record, indent=2))
     atomic_write_text(out / "sweep.md", table + "\n")
     figure = plots.plot_label_sweep(record["summary"], baseline_points(record["baseline"]))
-    figure.savefig(out / "sweep.png", dpi=100)
+    plots.save_figure(figure, out / "sweep.png")
     log(
         f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
         f"({record['wall_seconds']:.0f} s)"

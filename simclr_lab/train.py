@@ -200,22 +200,17 @@ def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
     """Load the finished run, or resume or start training it and store it when done."""
     model, run, train_stream, epochs = phase.model, phase.run, phase.train_stream, phase.epochs
     devices = active()  # those the model was built on: each process reads its own rows
-    if run.finished:
-        try:
+    finished = 0  # epochs an interrupted run already did: > 0 when resuming
+    try:
+        if run.finished:
             return _load_finished(phase.name, model, run, epochs)
-        except DamagedRun as error:
-            check_writable_dir(run.path.parent)
-            run.set_aside(str(error), log)
-    elif run.path.is_dir():
-        try:
-            _resume_point(run)
-        except DamagedRun as error:
-            check_writable_dir(run.path.parent)
-            run.set_aside(str(error), log)
+        if run.path.is_dir():
+            finished = _resume_point(run)
+    except DamagedRun as error:  # renamed aside (an error of its own if it cannot be)
+        run.set_aside(str(error), log)
     check_writable_dir(run.path.parent)  # only training needs to write
     created = not run.path.is_dir()
     run.path.mkdir(parents=True, exist_ok=True)
-    finished = _resume_point(run)  # > 0 when resuming an interrupted run
     train_stream.set_start_epoch(finished)  # so it sees the same data order
     history_log = HistoryLog(run.path / "partial_history.json", finished)
     start = time.perf_counter()
@@ -341,21 +336,20 @@ def train_baseline(
     cache_dir=None,
     callbacks=(),
     verbose=2,
-    labelled_from: str = "labelled split",
     log=print,
 ) -> PhaseResult:
     """The supervised baseline: weak augmenter + fresh encoder + Dense head, labels only.
 
-    labelled_from names where `splits`' labelled images were drawn, for the cache key.
+    Its cache key holds the data's fingerprint, so labels drawn elsewhere (the sweep draws
+    them from the unlabelled pool) get a run of their own.
     """
-    extra = {} if labelled_from == "labelled split" else {"labelled_from": labelled_from}
     return _supervised(
         "baseline",
         config,
         splits,
         None,
         cache_dir,
-        extra,
+        {},
         callbacks=callbacks,
         verbose=verbose,
         log=log,

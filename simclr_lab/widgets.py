@@ -296,17 +296,40 @@ class SettingsLab(_StaticPicture, widgets.VBox):
             self.button.disabled = False
 
     def static_data(self) -> dict:
-        """The results table, for viewers without widget state."""
-        return {"text/html": self.table_html()}
+        """A picture of the lab (its settings and results table) and the table as HTML, for
+        viewers without widget state."""
+        rows = self._rows()
+        fig, ax = plt.subplots(figsize=(6, 0.7 + 0.3 * max(len(rows), 1)))
+        ax.axis("off")
+        state = "" if rows else " (no run yet: press Train)"
+        ax.set_title(
+            f"Settings lab: temperature {self.temperature.value:.3f}, "
+            f"min_area {self.min_area.value:.2f}{state}",
+            fontsize=9,
+        )
+        if rows:
+            ax.table(cellText=rows, colLabels=self.COLUMNS, loc="center")
+        picture = _figure_output(fig)["data"]
+        plt.close(fig)
+        images = {mime: data for mime, data in picture.items() if mime.startswith("image/")}
+        return {"text/html": self.table_html(), **images}
+
+    COLUMNS = ("temperature", "min_area", "kNN accuracy", "linear probe accuracy")
+
+    def _rows(self) -> list[list[str]]:
+        return [
+            [
+                f"{r['temperature']:.3f}",
+                f"{r['min_area']:.2f}",
+                f"{r['knn_acc'] * 100:.1f}%",
+                f"{r['linear_probe_acc'] * 100:.1f}%",
+            ]
+            for r in self.results
+        ]
 
     def table_html(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.COLUMNS)
         rows = "".join(
-            f"<tr><td>{r['temperature']:.3f}</td><td>{r['min_area']:.2f}</td>"
-            f"<td>{r['knn_acc'] * 100:.1f}%</td><td>{r['linear_probe_acc'] * 100:.1f}%</td></tr>"
-            for r in self.results
-        )
-        head = "".join(
-            f"<th>{html.escape(h)}</th>"
-            for h in ("temperature", "min_area", "kNN accuracy", "linear probe accuracy")
+            "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in self._rows()
         )
         return f"<table><tr>{head}</tr>{rows}</table>"

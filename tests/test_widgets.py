@@ -173,6 +173,8 @@ def test_settings_lab_accumulates_rows(smoke_splits):
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/html"] == lab.table.value
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")  # GitHub shows this
+    assert lab.table.value.count("<td>") == 4 * len(lab.results)
 
 
 def test_explorers_leave_a_static_picture_of_their_last_state(smoke_splits):
