@@ -145,16 +145,24 @@ class PairedStream(_EpochStream):
         return (self.unlabelled[u_idx], self.images[l_idx]), self.labels[l_idx]
 
 
-class LabelledStream(_EpochStream):
-    """Shuffled (images, labels) training batches: full batches, at least one step an epoch
-    (the data repeats if there are fewer images than one batch)."""
+def one_pass_steps(count: int, batch_size: int) -> int:
+    """Full batches in one pass over `count` images (at least one)."""
+    return max(1, count // batch_size)
 
-    def __init__(self, images, labels, batch_size: int, epochs: int = 1, seed: int = 0):
+
+class LabelledStream(_EpochStream):
+    """Shuffled (images, labels) training batches: full batches, one pass over the images an
+    epoch (at least one step; the data repeats if there are fewer images than one batch), or
+    `steps_per_epoch` steps, the data repeating as often as that needs."""
+
+    def __init__(
+        self, images, labels, batch_size: int, epochs: int = 1, seed: int = 0, steps_per_epoch=None
+    ):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels: they must match.")
         if len(images) == 0:
             raise ValueError("The stream has no images.")
-        super().__init__(max(1, len(images) // batch_size), epochs, seed)
+        super().__init__(steps_per_epoch or one_pass_steps(len(images), batch_size), epochs, seed)
         self.images, self.labels, self.batch_size = images, labels, batch_size
 
     def _order(self, rng):

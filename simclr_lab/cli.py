@@ -123,10 +123,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--seeds", type=int, default=3, help="label draws per budget")
     sweep.add_argument(
-        "--baseline-seeds",
+        "--supervised-labels-per-class",
         type=int,
-        default=1,
-        help="supervised baselines per budget (0: none; each is a training run)",
+        nargs="+",
+        default=None,
+        help="budgets for the baseline and the finetuned encoder (default 1 10 100)",
+    )
+    sweep.add_argument(
+        "--supervised-seeds",
+        type=int,
+        default=3,
+        help="label draws for the baseline and the finetuned encoder (0: none; each draw "
+        "and budget is two training runs of the preset's supervised steps)",
     )
 
     bench = commands.add_parser("bench", help="images/s of the pretraining step, part by part")
@@ -161,10 +169,10 @@ def _compare(args) -> None:
 def _sweep(args) -> None:
     from simclr_lab.sweep import run_sweep
 
-    if args.seeds < 1 or not 0 <= args.baseline_seeds <= args.seeds:
+    if args.seeds < 1 or args.supervised_seeds < 0:
         raise ValueError(
-            f"--seeds {args.seeds} must be at least 1 and --baseline-seeds "
-            f"{args.baseline_seeds} between 0 and --seeds."
+            f"--seeds {args.seeds} must be at least 1 and --supervised-seeds "
+            f"{args.supervised_seeds} at least 0."
         )
     config = _config(args)
     run_sweep(
@@ -172,8 +180,9 @@ def _sweep(args) -> None:
         args.out,
         args.cache_dir,
         args.labels_per_class,
-        range(args.seeds),
-        baseline_seeds=args.baseline_seeds,
+        args.seeds,
+        supervised_per_class=args.supervised_labels_per_class,
+        supervised_draws=args.supervised_seeds,
     )
 
 

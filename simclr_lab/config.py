@@ -183,10 +183,14 @@ class SupervisedConfig:
     batch_size: int | None = None  # None: the pretraining's labelled images per step (25)
     learning_rate: float = 1e-3
     augment: AugmentConfig = WEAK
+    # None: one pass over the labels an epoch. A number gives every label budget the same
+    # optimisation steps an epoch (the label sweep), the labels repeating as needed.
+    steps_per_epoch: int | None = None
 
     def __post_init__(self):
         _integer("epochs", self.epochs, 1, 10_000)
         _integer("batch_size", self.batch_size, 1, 65_536, True)
+        _integer("steps_per_epoch", self.steps_per_epoch, 1, 100_000, True)
         _number("learning_rate", self.learning_rate, 0, closed=(False, True))
         _section("augment", self.augment, AugmentConfig)
 

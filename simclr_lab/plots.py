@@ -183,43 +183,54 @@ def plot_similarity_matrix(similarities, title="Similarities of two views (rows:
     return fig
 
 
-def plot_label_sweep(summary: list[dict], extra: dict | None = None):
-    """Accuracy vs labels per class (log x), mean with a min-max band, kNN and linear probe.
+def plot_label_sweep(summary: list[dict], supervised: list[dict] | None = None):
+    """Test accuracy vs labels per class (log x), mean with a min-max band over label draws.
 
-    summary: rows from `simclr_lab.sweep.summarise`; extra: {name: {per_class: accuracy}}
-    drawn as points on both panels (e.g. the supervised baseline).
+    Left: kNN on frozen features; right: the linear probe on frozen features beside the
+    models trained end to end. summary: rows of `simclr_lab.sweep.summarise`; supervised:
+    rows of `simclr_lab.sweep.summarise_supervised` (last-epoch accuracy), drawn on the
+    right only, with error bars from the lowest to the highest draw.
     """
     if not summary:
         raise ValueError("summary is empty: run the sweep first.")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     names = list(dict.fromkeys(e["features"] for e in summary))
-    for ax, metric, title in zip(axes, ("knn_acc", "linear_probe_acc"), ("kNN", "linear probe")):
+    panels = (("knn_acc", "kNN on frozen features"), ("linear_probe_acc", "linear probe"))
+    for ax, (metric, title) in zip(axes, panels):
         for name in names:
             rows = sorted(
                 (e for e in summary if e["features"] == name), key=lambda e: e["per_class"]
             )
             x = [e["per_class"] for e in rows]
-            ax.plot(x, [e[metric] * 100 for e in rows], marker="o", label=name)
+            ax.plot(x, [e[metric] * 100 for e in rows], marker="o", label=f"{name}, frozen")
             ax.fill_between(
                 x,
                 [e[metric + "_min"] * 100 for e in rows],
                 [e[metric + "_max"] * 100 for e in rows],
                 alpha=0.2,
             )
-        for name, points in (extra or {}).items():
-            ax.scatter(
-                list(points),
-                [v * 100 for v in points.values()],
-                marker="*",
-                s=120,
-                label=name,
-                zorder=3,
-            )
         ax.set_xscale("log")
         ax.set_xlabel("labels per class")
-        ax.set_title(f"{title} on frozen features")
+        ax.set_title(title)
         ax.grid(alpha=0.3)
+    models = list(dict.fromkeys(e["model"] for e in supervised or ()))
+    for name, style in zip(models, ("k--", "k-")):
+        rows = sorted((e for e in supervised if e["model"] == name), key=lambda e: e["per_class"])
+        mean = np.array([e["final_acc"] for e in rows]) * 100
+        low_high = np.array([(e["final_acc_min"], e["final_acc_max"]) for e in rows]).T * 100
+        axes[1].errorbar(
+            [e["per_class"] for e in rows],
+            mean,
+            yerr=np.abs(low_high - mean),
+            fmt=style,
+            marker="s",
+            capsize=3,
+            label=f"{name} (trained end to end)",
+        )
+    if models:
+        axes[1].set_title("linear probe vs models trained end to end")
     axes[0].set_ylabel("test accuracy (%)")
+    axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig

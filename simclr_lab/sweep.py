@@ -1,7 +1,9 @@
-"""The label sweep: how accuracy grows with labels per class, for several feature sets.
+"""The label sweep: how accuracy grows with labels per class.
 
-Features are encoded once; for every labels-per-class budget and seed a class-balanced
-subset of the (labelled) unlabelled pool trains kNN and the linear probe, scored on test.
+Features are encoded once; for every labels-per-class budget and label draw a class-balanced
+subset of the (labelled) unlabelled pool trains kNN and the linear probe on frozen features,
+and, at a few budgets, the supervised baseline and the finetuned encoder end to end, all
+scored on the evaluation split (test, or validation with `data.evaluate_on`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 import numpy as np
 
 from simclr_lab import plots, train
+from simclr_lab.batching import one_pass_steps
 from simclr_lab.cache import atomic_write_text, check_writable_dir
 from simclr_lab.data import Splits, balanced_subset, load_splits
 from simclr_lab.evaluate import comparison_encoders, feature_scores
@@ -95,34 +98,99 @@ def sweep_table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def baseline_sweep(config, splits: Splits, per_class, seeds, cache_dir=None, log=None) -> dict:
-    """{per_class: [max validation accuracy of the supervised baseline, one per seed]}, each
-    trained on the same class-balanced subsets of the pool as the frozen-feature sweep."""
-    results = {}
-    for budget in per_class:
-        for seed in seeds:
+SUPERVISED_BUDGETS = (1, 10, 100)
+SUPERVISED_MODELS = ("supervised baseline", "SimCLR, then finetuned")
+
+
+def label_draws(config, count: int) -> list[int]:
+    """The seeds of `count` label draws: the first is the comparison's own (`data.seed`), so
+    the sweep's largest budget at that draw is the comparison's labelled set."""
+    return [config.data.seed + i for i in range(count)]
+
+
+def equal_steps(config, splits: Splits) -> int:
+    """Optimisation steps an epoch for every budget: one pass over the preset's own labels,
+    so a budget of 1 a class trains as many steps as 100 a class (the labels repeating)."""
+    batch_size = train.supervised_batch_size(config, splits)
+    return one_pass_steps(len(splits.labelled_labels), batch_size)
+
+
+def supervised_sweep(
+    config, splits: Splits, pretrained, per_class, draws, cache_dir=None, log=None
+):
+    """Rows of {model, per_class, seed, final_acc, best_acc}: the supervised baseline and the
+    pretrained encoder finetuned, each trained on the class-balanced draw of the pool the
+    frozen-feature sweep uses, with the same steps for every budget (`equal_steps`)."""
+    steps = equal_steps(config, splits)
+    rows = []
+    for seed in draws:
+        for budget in per_class:
             chosen = balanced_subset(splits.unlabelled_labels, budget, splits.num_classes, seed)
             subset = dataclasses.replace(
                 splits,
                 labelled_images=splits.unlabelled[chosen],
                 labelled_labels=splits.unlabelled_labels[chosen],
             )
-            trial = config.replace(**{"data.labels_per_class": budget, "data.seed": seed})
-            run = train.train_baseline(trial, subset, cache_dir, verbose=0)
-            results.setdefault(budget, []).append(run.max_val_accuracy)
-            if log:
-                log(
-                    f"supervised baseline {budget:>4} a class, seed {seed}: "
-                    f"{run.max_val_accuracy:.3f}"
-                )
-    return results
+            trial = config.replace(
+                **{
+                    "data.labels_per_class": budget,
+                    "data.seed": seed,
+                    "supervised.steps_per_epoch": steps,
+                }
+            )
+            for name in SUPERVISED_MODELS:
+                if name == SUPERVISED_MODELS[0]:
+                    result = train.train_baseline(trial, subset, cache_dir, verbose=0)
+                else:
+                    result = train.finetune(trial, subset, pretrained, cache_dir, verbose=0)
+                row = {
+                    "model": name,
+                    "per_class": budget,
+                    "seed": seed,
+                    "final_acc": result.final_val_accuracy,
+                    "best_acc": result.max_val_accuracy,
+                }
+                rows.append(row)
+                if log:
+                    log(
+                        f"{name:>22} {budget:>4} a class, draw {seed}: "
+                        f"{row['final_acc']:.3f} last epoch"
+                    )
+    return rows
 
 
-def baseline_points(baseline: dict) -> dict | None:
-    """The baseline's mean accuracy per budget, as `plots.plot_label_sweep` draws extras."""
-    if not baseline:
-        return None
-    return {"supervised baseline": {n: float(np.mean(v)) for n, v in baseline.items()}}
+def summarise_supervised(rows: list[dict]) -> list[dict]:
+    """Mean and spread (min, max) over the draws of each (model, per_class), last epoch."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["per_class"]), []).append(row["final_acc"])
+    return [
+        {
+            "model": name,
+            "per_class": budget,
+            "seeds": len(values),
+            "final_acc": float(np.mean(values)),
+            "final_acc_min": float(np.min(values)),
+            "final_acc_max": float(np.max(values)),
+        }
+        for (name, budget), values in groups.items()
+    ]
+
+
+def supervised_table(summary: list[dict], steps: int, epochs: int) -> str:
+    """Markdown: last-epoch test accuracy per model and budget, mean [min, max] in percent."""
+    lines = [
+        f"| trained end to end ({epochs} epochs of {steps} steps) | labels a class "
+        "| final test accuracy |",
+        "| --- | ---: | ---: |",
+    ]
+    for e in sorted(summary, key=lambda e: (e["per_class"], e["model"] != SUPERVISED_MODELS[0])):
+        draws = f"{e['seeds']} draw{'s' if e['seeds'] > 1 else ''}"
+        lines.append(
+            f"| {e['model']} | {e['per_class']} | {e['final_acc'] * 100:.1f}% "
+            f"[{e['final_acc_min'] * 100:.1f}, {e['final_acc_max'] * 100:.1f}] ({draws}) |"
+        )
+    return "\n".join(lines)
 
 
 def sweep_feature_sets(encoder, splits: Splits, width: int, seed: int) -> dict:
@@ -132,26 +200,12 @@ def sweep_feature_sets(encoder, splits: Splits, width: int, seed: int) -> dict:
     return {name: (f(splits.unlabelled), f(splits.test_images)) for name, f in encoders.items()}
 
 
-def baseline_table(baseline: dict) -> str:
-    """Markdown: the supervised baseline's mean accuracy per labels-a-class budget."""
-    lines = [
-        "| supervised baseline | labels a class | max validation accuracy |",
-        "| --- | ---: | ---: |",
-    ]
-    for n, values in baseline.items():
-        seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
-        lines.append(
-            f"| same encoder, from scratch | {n} | {np.mean(values) * 100:.1f}% ({seeds}) |"
-        )
-    return "\n".join(lines)
-
-
 def write_sweep(out, record: dict, table: str, log=print) -> None:
-    """sweep.json (`record`: rows, summary, baseline, ...), sweep.md (`table`) and sweep.png
+    """sweep.json (`record`: rows, summary, supervised, ...), sweep.md (`table`) and sweep.png
     (`plots.plot_label_sweep`) in the folder `out`."""
     atomic_write_text(out / "sweep.json", json.dumps(record, indent=2))
     atomic_write_text(out / "sweep.md", table + "\n")
-    figure = plots.plot_label_sweep(record["summary"], baseline_points(record["baseline"]))
+    figure = plots.plot_label_sweep(record["summary"], record["supervised"])
     plots.save_figure(figure, out / "sweep.png")
     log(
         f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
@@ -164,16 +218,23 @@ def run_sweep(
     out_dir,
     cache_dir=None,
     per_class=None,
-    seeds=(0, 1, 2),
+    draws: int = 3,
     log=print,
-    baseline_seeds: int = 1,
+    supervised_per_class=None,
+    supervised_draws: int = 3,
 ):
-    """Pretrain (or load), then sweep SimCLR features vs a random encoder vs raw pixels, and
-    train the supervised baseline at each budget (`baseline_seeds` label draws; 0: none).
+    """Pretrain (or load), then sweep SimCLR features vs a random encoder vs raw pixels over
+    `draws` label draws a budget, and train the supervised baseline and the finetuned encoder
+    at `supervised_per_class` budgets (default 1, 10, 100) over `supervised_draws` draws
+    (0: none; each is two training runs of the preset's supervised steps).
 
     Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns {"summary" (rows of
-    `summarise`), "baseline" ({per_class: [accuracy per seed]}), "table" (Markdown)}.
+    `summarise`), "supervised" (rows of `summarise_supervised`), "table" (Markdown)}.
     """
+    if draws < 1 or not 0 <= supervised_draws:
+        raise ValueError(
+            f"draws={draws} must be at least 1 and supervised_draws={supervised_draws} at least 0."
+        )
     out = check_writable_dir(out_dir, "out")
     start = time.perf_counter()
     splits = load_splits(config.data)
@@ -181,18 +242,38 @@ def run_sweep(
         label_sweep({}, splits)  # raises the clear error before any training
     smallest = int(np.bincount(splits.unlabelled_labels).min())
     per_class = tuple(per_class or [n for n in DEFAULT_BUDGETS if n <= smallest])
-    label_sweep({}, splits, per_class)  # checks the budgets before any training
+    supervised_per_class = tuple(
+        supervised_per_class or [n for n in SUPERVISED_BUDGETS if n <= smallest]
+    )
+    label_sweep({}, splits, per_class + supervised_per_class)  # budgets checked before training
     pretrained = train.pretrain(config, splits, cache_dir, verbose=0)
     features = sweep_feature_sets(
         pretrained.model.encoder, splits, config.model.width, config.seed
     )
-    rows = label_sweep(features, splits, per_class, seeds, log=log)
+    rows = label_sweep(features, splits, per_class, label_draws(config, draws), log=log)
     summary = summarise(rows)
-    baseline = baseline_sweep(
-        config, splits, per_class, list(seeds)[:baseline_seeds], cache_dir, log
+    supervised_rows = supervised_sweep(
+        config,
+        splits,
+        pretrained,
+        supervised_per_class if supervised_draws else (),
+        label_draws(config, supervised_draws),
+        cache_dir,
+        log,
     )
-    table = sweep_table(summary) + (f"\n\n{baseline_table(baseline)}" if baseline else "")
+    supervised = summarise_supervised(supervised_rows)
+    steps, epochs = equal_steps(config, splits), config.supervised.epochs
+    table = sweep_table(summary)
+    if supervised:
+        table += f"\n\n{supervised_table(supervised, steps, epochs)}"
     log("\n" + table)
-    record = {"preset": config.name, "rows": rows, "summary": summary, "baseline": baseline}
+    record = {
+        "preset": config.name,
+        "rows": rows,
+        "summary": summary,
+        "supervised_rows": supervised_rows,
+        "supervised": supervised,
+        "supervised_steps": {"epochs": epochs, "steps_per_epoch": steps},
+    }
     write_sweep(out, {**record, "wall_seconds": time.perf_counter() - start}, table, log)
-    return {"summary": summary, "baseline": baseline, "table": table}
+    return {"summary": summary, "supervised": supervised, "table": table}

@@ -16,7 +16,14 @@ from pathlib import Path
 import keras
 
 from simclr_lab.augment import get_augmenter
-from simclr_lab.batching import BatchPlan, EvalStream, LabelledStream, PairedStream, plan_batches
+from simclr_lab.batching import (
+    BatchPlan,
+    EvalStream,
+    LabelledStream,
+    PairedStream,
+    one_pass_steps,
+    plan_batches,
+)
 from simclr_lab.cache import (
     DamagedRun,
     RunDir,
@@ -308,12 +315,17 @@ def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_opti
     key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(splits)}
     epochs = config.supervised.epochs
     batch_size = supervised_batch_size(config, splits)
+    steps = config.supervised.steps_per_epoch
+    if steps in (None, one_pass_steps(len(splits.labelled_labels), batch_size)):
+        del key["supervised"]["steps_per_epoch"]  # one pass: the key runs always had
+        steps = None
     stream = LabelledStream(
         splits.labelled_images,
         splits.labelled_labels,
         batch_size,
         epochs,
         config.seed,
+        steps_per_epoch=steps,
     )
     with over_devices(config, supervised=batch_size):
         return _run_phase(

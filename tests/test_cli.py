@@ -5,7 +5,9 @@ import sys
 import pytest
 
 from simclr_lab.cli import main
+from simclr_lab.data import load_splits
 from simclr_lab.devices import resolve_precision
+from simclr_lab.presets import get_preset
 
 
 def _smoke_compare(out, cache):
@@ -122,6 +124,11 @@ def test_sweep_smoke_end_to_end(tmp_path, capsys):
             "5",
             "--seeds",
             "2",
+            "--supervised-labels-per-class",
+            "1",
+            "5",
+            "--supervised-seeds",
+            "2",
         ]
     )
     assert code == 0
@@ -134,8 +141,20 @@ def test_sweep_smoke_end_to_end(tmp_path, capsys):
     }
     assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
-    assert "| raw pixels | 5 |" in printed and "| same encoder, from scratch | 5 |" in printed
-    assert set(result["baseline"]) == {"1", "5"}  # one baseline per budget (JSON keys)
+    assert "| raw pixels | 5 |" in printed and "| supervised baseline | 5 |" in printed
+    assert "| SimCLR, then finetuned | 1 |" in printed
+    # two models x two budgets x two draws, the first draw the comparison's own (data.seed)
+    runs = result["supervised_rows"]
+    assert len(runs) == 2 * 2 * 2
+    assert sorted({r["seed"] for r in runs}) == [42, 43]
+    assert {(e["model"], e["per_class"], e["seeds"]) for e in result["supervised"]} == {
+        (m, n, 2) for m in ("supervised baseline", "SimCLR, then finetuned") for n in (1, 5)
+    }
+    # every budget trains the same steps: one pass over the preset's own labels an epoch
+    steps = result["supervised_steps"]
+    smoke = get_preset("smoke")
+    assert steps["steps_per_epoch"] == len(load_splits(smoke.data).labelled_labels) // 32
+    assert all(0 <= r["final_acc"] <= 1 for r in runs)
 
 
 def test_sweep_refuses_too_many_labels_before_training(tmp_path, capsys):

@@ -54,6 +54,16 @@ def test_resumed_stream_gives_the_same_batches():
     np.testing.assert_array_equal(resumed[4][1], whole[14][1])
 
 
+def test_stream_with_fixed_steps_repeats_few_labels():
+    images = np.arange(10).reshape(10, 1, 1, 1).astype("uint8")
+    stream = LabelledStream(images, np.arange(10), 8, epochs=2, seed=3, steps_per_epoch=5)
+    assert stream.steps_per_epoch == 5 and len(stream) == 10
+    epoch = np.concatenate([stream[i][1] for i in range(5)])
+    assert len(epoch) == 40 and all(len(stream[i][1]) == 8 for i in range(10))
+    assert np.bincount(epoch, minlength=10).tolist() == [4] * 10  # each label as often
+    assert LabelledStream(images, np.arange(10), 8).steps_per_epoch == 1  # one pass
+
+
 def test_test_stream_keeps_every_image():
     stream = EvalStream(np.zeros((11, 2, 2, 3), "uint8"), np.zeros(11, "int32"), 4)
     assert [len(stream[i][1]) for i in range(len(stream))] == [4, 4, 3]

@@ -94,9 +94,17 @@ def test_label_sweep_plot():
         for name in ("simclr encoder", "raw pixels")
         for n in (1, 10)
     ]
-    fig = plots.plot_label_sweep(summary, extra={"baseline": {10: 0.7}})
+    supervised = [
+        {"model": m, "per_class": n, "final_acc": 0.6, "final_acc_min": 0.5, "final_acc_max": 0.7}
+        for m in ("supervised baseline", "SimCLR, then finetuned")
+        for n in (1, 10)
+    ]
+    fig = plots.plot_label_sweep(summary, supervised)
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
-    assert len(fig.axes[0].lines) == 2
+    assert len(fig.axes[0].lines) == 2  # frozen features only: no supervised curve on kNN
+    assert len(fig.axes[1].containers) == 2  # the two supervised curves' error bars
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert "SimCLR, then finetuned (trained end to end)" in labels
 
 
 def test_pretraining_gains_bars_and_annotations():

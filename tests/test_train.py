@@ -43,6 +43,18 @@ def test_second_call_loads_the_cached_run(config, smoke_splits, tmp_path):
     print(train.report(again))
 
 
+def test_fixed_steps_an_epoch_train_apart_unless_they_are_one_pass(config, smoke_splits, tmp_path):
+    first = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
+    one_pass = len(smoke_splits.labelled_labels) // train.supervised_batch_size(
+        config, smoke_splits
+    )
+    same = config.replace(**{"supervised.steps_per_epoch": one_pass})
+    assert train.train_baseline(same, smoke_splits, tmp_path, verbose=0).run_dir == first.run_dir
+    more = config.replace(**{"supervised.steps_per_epoch": one_pass + 1})
+    other = train.train_baseline(more, smoke_splits, tmp_path, verbose=0)
+    assert other.run_dir != first.run_dir and not other.from_cache
+
+
 def test_other_settings_never_overwrite_a_finished_run(config, smoke_splits, tmp_path):
     first = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
     other = train.train_baseline(
