@@ -163,6 +163,7 @@ def _compare(args) -> None:
     from simclr_lab.compare import run_comparison
 
     config = _config(args)
+    print(f"Preset {config.name!r}: {config.description}")
     run_comparison(config, args.out, args.cache_dir, verbose=0 if args.quiet else 2)
 
 

@@ -29,8 +29,7 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     if not is_writable_dir(cache):
         log(f"cache_dir={str(cache)!r} is read-only: finished runs are loaded, none trained.")
     start = time.perf_counter()
-    log(f"Preset {config.name!r}: {config.description}")
-    log(describe())
+    log(f"Preset {config.name!r} on {describe()}")
     where = distribute.spread(config)  # a backend or device count that cannot: refused now
     splits = load_splits(config.data)
     plan = train.pretraining_plan(config, splits)  # refuses impossible batching before training
@@ -59,7 +58,7 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
             if phases[phase].from_cache
             else (f"{phases[phase].seconds:.0f} s")
         )
-        log(f"{train.report(phases[phase])} ({source})")
+        log(f"{train.report(phases[phase], config.data.evaluate_on)} ({source})")
 
     log("\n== frozen features: kNN and linear probe ==")
     encoder = phases["pretraining"].model.encoder

@@ -266,7 +266,7 @@ def plot_pretraining_gains(settings: list[dict]):
             color="tab:green" if gain >= 2 else "tab:gray",
         )
     ax.set_xticks(x, [s["setting"] for s in settings], fontsize=8)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("accuracy on held-out images (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Where pretraining pays: gain of the pretrained model in points")
     ax.grid(axis="y", alpha=0.3)

@@ -28,18 +28,9 @@ PRESETS: dict[str, Config] = {
     "cpu": Config(
         name="cpu",
         description=(
-            "The Fashion-MNIST composite at 32x32 (each real item scaled, placed and tinted on "
-            "a colour-gradient background, with noise; see simclr_lab.composite), 100 labels a "
-            "class, all 60,000 training images unlabelled, for a 2-core CPU in under 30 "
-            "minutes. Scaled down from the reference: 32x32 images make a step ~11x cheaper "
-            "and pretraining runs 12 epochs instead of 20, with the SimCLR paper's "
-            "faster-learning choices: NT-Xent loss at temperature 0.2, BatchNorm in the "
-            "projection head, cosine schedule with 10% warm-up, greyscale views (p 0.2). The "
-            "labelled stream repeats at 25 a step (500 + 25, as on STL-10); the baseline and "
-            "finetuning train for 60 epochs with batch 32 over the 1,000 labels. Chosen on a "
-            "validation split: benchmarks/CPU_LESSON.md. Encoder and head compute in bfloat16 "
-            "where the CPU has it natively (AVX512-BF16 or AMX: about 1.6x faster), else in "
-            "float32 (precision auto)."
+            "The Fashion-MNIST composite at 32x32: 60,000 unlabelled images, 100 labels a "
+            "class; 12 pretraining and 60 supervised epochs, the whole comparison in under 30 "
+            "minutes on 2 CPU cores (README: Presets)."
         ),
         data=DataConfig(source="fashion_mnist_composite", image_size=32, labels_per_class=100),
         model=ModelConfig(projection_batchnorm=True, precision="auto"),
@@ -57,14 +48,8 @@ PRESETS: dict[str, Config] = {
     "cpu_plain": Config(
         name="cpu_plain",
         description=(
-            "Plain Fashion-MNIST at 32x32 (28x28 padded, grey repeated to 3 channels) with the "
-            "reference's recipe, 100 labels a class, all 60,000 training images unlabelled, "
-            "for a 2-core CPU in under 30 minutes: where pretraining barely pays. Scaled down "
-            "from the reference: 32x32 images make a step ~11x cheaper, pretraining runs 10 "
-            "epochs instead of 20. The reference's batching would give "
-            "1,000 // 116 = 8 labelled images a step, so the labelled stream repeats at 25 a "
-            "step (500 + 25, as on STL-10), and the baseline and finetuning train with batch "
-            "32 over the 1,000 labels."
+            "Plain Fashion-MNIST at 32x32 with the reference's recipe: 60,000 unlabelled "
+            "images, 100 labels a class; where pretraining barely pays (README: Presets)."
         ),
         data=DataConfig(source="fashion_mnist", image_size=32, labels_per_class=100),
         pretrain=PretrainConfig(epochs=10, labelled_per_step=25),

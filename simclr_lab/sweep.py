@@ -229,7 +229,8 @@ def run_sweep(
     (0: none; each is two training runs of the preset's supervised steps).
 
     Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns {"summary" (rows of
-    `summarise`), "supervised" (rows of `summarise_supervised`), "table" (Markdown)}.
+    `summarise`), "supervised" (rows of `summarise_supervised`), "supervised_rows" (rows of
+    `supervised_sweep`), "table" (Markdown)}.
     """
     if draws < 1 or not 0 <= supervised_draws:
         raise ValueError(
@@ -276,4 +277,9 @@ def run_sweep(
         "supervised_steps": {"epochs": epochs, "steps_per_epoch": steps},
     }
     write_sweep(out, {**record, "wall_seconds": time.perf_counter() - start}, table, log)
-    return {"summary": summary, "supervised": supervised, "table": table}
+    return {
+        "summary": summary,
+        "supervised": supervised,
+        "supervised_rows": supervised_rows,
+        "table": table,
+    }

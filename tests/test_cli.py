@@ -31,7 +31,7 @@ def test_compare_smoke_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| supervised baseline |" in printed and "| pretraining + finetuning |" in printed
     assert "| simclr encoder |" in printed and "| raw pixels |" in printed
-    assert printed.count("Maximal validation accuracy: ") == 3
+    assert printed.count("Maximal test accuracy: ") == 3
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["phases"]) == {"baseline", "pretraining", "finetuning"}
     for phase in metrics["phases"].values():

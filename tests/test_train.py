@@ -74,8 +74,9 @@ def test_pretraining_key_holds_what_the_encoder_depends_on(config):
 
 def test_report_prints_like_the_reference(config, smoke_splits, tmp_path):
     result = train.train_baseline(config, smoke_splits, tmp_path, verbose=0)
-    text = train.report(result)
-    assert text == f"Maximal validation accuracy: {max(result.history['val_acc']) * 100:.2f}%"
+    best = f"{max(result.history['val_acc']) * 100:.2f}%"
+    assert train.report(result) == f"Maximal test accuracy: {best}"
+    assert train.report(result, "validation") == f"Maximal validation accuracy: {best}"
 
 
 def test_nan_loss_stops_with_advice_and_caches_nothing(config, smoke_splits, tmp_path):
