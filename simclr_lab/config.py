@@ -235,11 +235,15 @@ class Config:
     seed: int = 0  # weight initialisation and augmentation randomness
     # Where it runs, not what it computes: no part of cache keys (`key_dict`).
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
+    # Load a pretrained encoder shipped with the package when its settings match
+    # (`simclr_lab.shipped`); False trains it here. Not part of cache keys either.
+    use_shipped: bool = True
 
     def __post_init__(self):
         for name, kind in _SECTIONS.items():
             _section(name, getattr(self, name), kind)
         _integer("seed", self.seed, 0)
+        _boolean("use_shipped", self.use_shipped)
 
     def replace(self, **changes) -> Config:
         """A copy with dotted fields changed: `cfg.replace(**{"pretrain.epochs": 2})`."""

@@ -50,16 +50,28 @@ def _gpu_capabilities() -> list[float]:
     return [capability for _, capability in _visible_gpus()]
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags as Linux lists them (empty where there is no such file)."""
+def _cpuinfo_field(name: str, cpuinfo: str) -> str | None:
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
-        return set()
+        return None
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+        if line.startswith(name):
+            return line.partition(":")[2].strip()
+    return None
+
+
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name as Linux gives it, with its core count: which machine ran."""
+    name = _cpuinfo_field("model name", cpuinfo) or "unknown CPU"
+    flags = cpu_flags(cpuinfo)
+    bf16 = "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else None
+    return f"{name}, {os.cpu_count()} cores" + (f", {bf16}" if bf16 else "")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no such file)."""
+    return set((_cpuinfo_field("flags", cpuinfo) or "").split())
 
 
 BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from simclr_lab import shipped
 from simclr_lab.augment import get_augmenter
 from simclr_lab.batching import (
     BatchPlan,
@@ -59,6 +60,7 @@ class PhaseResult:
     from_cache: bool = False
     run_dir: Path | None = None
     finished: bool = True  # False when stopped early: not cached, resumes next time
+    shipped: str | None = None  # where a shipped run came from (`shipped.ShippedRun.describe`)
 
     @property
     def accuracy_key(self) -> str:
@@ -288,17 +290,22 @@ def pretrain(
         config.pretrain.epochs,
         config.seed,
     )
+    run = RunDir(
+        cache_dir or default_cache_dir(),
+        "pretraining",
+        {**pretraining_key(config), **_data_key(splits)},
+    )
     with over_devices(config, pretraining=(plan.unlabelled_per_step, plan.labelled_per_step)):
         model = build_contrastive_model(config, splits, plan.steps)
+        if config.use_shipped and not run.finished:  # a local run of the same key comes first
+            result = _load_shipped(model, run, config.pretrain.epochs, log)
+            if result is not None:
+                return result
         return _run_phase(
             Phase(
                 "pretraining",
                 model,
-                RunDir(
-                    cache_dir or default_cache_dir(),
-                    "pretraining",
-                    {**pretraining_key(config), **_data_key(splits)},
-                ),
+                run,
                 stream,
                 _test_stream(splits),
                 config.pretrain.epochs,
@@ -308,6 +315,37 @@ def pretrain(
             verbose,
             log,
         )
+
+
+def _load_shipped(model, run: RunDir, epochs: int, log) -> PhaseResult | None:
+    """The shipped run matching `run`'s settings, loaded into `model`; None if there is
+    none or it is damaged (said in one line: training takes over, nothing else changes)."""
+    found = shipped.find(run.settings, log=log)
+    if found is None:
+        return None
+    try:
+        history = found.load(model, epochs)
+    except shipped.DamagedShippedRun as error:
+        log(f"{error}; training instead.")
+        return None
+    return PhaseResult(
+        "pretraining",
+        model,
+        history,
+        0.0,
+        from_cache=True,
+        run_dir=found.path,
+        shipped=found.describe(),
+    )
+
+
+def provenance(result: PhaseResult) -> str:
+    """Where a phase's model came from: the shipped run, the local cache, or this run."""
+    if result.shipped:
+        return result.shipped
+    if result.from_cache:
+        return f"loaded from the cache ({result.run_dir.name})"
+    return f"trained here in {result.seconds:.0f} s"
 
 
 def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_options):

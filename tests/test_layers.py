@@ -16,7 +16,7 @@ STUDIES = {"compare", "sweep", "bench"}
 FACES = {"cli", "widgets", "dashboard"}  # the only modules that face the user
 LAYERS = [
     ("settings", {"config"}),
-    ("platform", {"devices", "distribute", "cache", "presets"}),
+    ("platform", {"devices", "distribute", "cache", "presets", "shipped"}),
     ("data", DATA),
     ("model", {"augment", "encoder", "loss", "model"}),
     ("measures", {"evaluate"}),

@@ -1,0 +1,139 @@
+"""Pretrained encoders shipped inside the package, found the way a local cache entry is.
+
+`simclr_lab/shipped/<name>/` holds one finished pretraining: `weights.npz` (the model's
+weights, no optimizer state), `settings.json` (its cache key), `history.json`,
+`about.json` (where it ran, how long, what its frozen features scored) and `checksums.json`.
+`train.pretrain` loads one when no local run of the same settings exists; a local run always
+comes first, and `Config.use_shipped=False` (`--set use_shipped=false`) trains instead.
+
+A shipped run matches on every setting and on the data's fingerprint; the arithmetic
+(`model.precision`) is left out of the match, because the stored weights are float32 either
+way: `about.json` says which precision trained them, and the lessons print it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simclr_lab.cache import atomic_write_text, file_sha256
+
+SHIPPED_DIR = Path(__file__).parent / "shipped"
+FILES = ("weights.npz", "settings.json", "history.json", "about.json")
+
+
+class DamagedShippedRun(RuntimeError):
+    """A shipped run's files are missing or do not match their checksums."""
+
+
+def match_key(settings: dict) -> dict:
+    """The settings a shipped run must share: all but the arithmetic (`model.precision`)."""
+    model = {k: v for k, v in settings.get("model", {}).items() if k != "precision"}
+    return {**settings, "model": model}
+
+
+@dataclass(frozen=True)
+class ShippedRun:
+    """One shipped run's folder."""
+
+    path: Path
+
+    @property
+    def settings(self) -> dict:
+        return json.loads((self.path / "settings.json").read_text())
+
+    @property
+    def about(self) -> dict:
+        return json.loads((self.path / "about.json").read_text())
+
+    def verify(self) -> None:
+        """Check every file against checksums.json; raises DamagedShippedRun naming it."""
+        try:
+            sums = json.loads((self.path / "checksums.json").read_text())
+            wrong = [name for name in FILES if sums.get(name) != file_sha256(self.path / name)]
+        except (OSError, ValueError, AttributeError) as error:
+            raise DamagedShippedRun(f"shipped run {self.path} is unreadable ({error})") from error
+        if wrong:
+            raise DamagedShippedRun(
+                f"shipped run {self.path}: {', '.join(wrong)} fail their checksum"
+            )
+
+    def load(self, model, epochs: int) -> dict:
+        """Set `model`'s weights from the run (checked first); returns its history."""
+        self.verify()
+        history = json.loads((self.path / "history.json").read_text())
+        if {len(v) for v in history.values()} != {epochs}:
+            raise DamagedShippedRun(f"shipped run {self.path}: history is not {epochs} epochs")
+        with np.load(self.path / "weights.npz") as stored:
+            weights = [stored[f"w{i}"] for i in range(len(stored.files))]
+        try:
+            model.set_weights(weights)
+        except ValueError as error:
+            raise DamagedShippedRun(
+                f"shipped run {self.path} does not fit this model ({error})"
+            ) from error
+        return history
+
+    def describe(self) -> str:
+        """'shipped encoder, 12 epochs, trained in mixed_bfloat16 on <machine> in 839 s'."""
+        about = self.about
+        took = f" in {about['seconds']:.0f} s" if about.get("seconds") else ""
+        return (
+            f"shipped encoder, {about['epochs']} epochs, trained in {about['precision']} on "
+            f"{about['machine']}{took}"
+        )
+
+
+def shipped_runs(root: Path | None = None) -> list[ShippedRun]:
+    """Every shipped run under `root` (default: the package's `shipped/` folder)."""
+    root = Path(root or SHIPPED_DIR)
+    if not root.is_dir():
+        return []
+    return [ShippedRun(p) for p in sorted(root.iterdir()) if (p / "settings.json").is_file()]
+
+
+def find(settings: dict, root: Path | None = None, log=print) -> ShippedRun | None:
+    """The shipped run whose settings match `settings` (a cache key, `match_key`), or None.
+
+    Says so in one line when a shipped run has the same settings but other data (another
+    rendering, another split), so a learner knows why it trains instead.
+    """
+    wanted = match_key(settings)
+    same_settings = []
+    for run in shipped_runs(root):
+        try:
+            theirs = match_key(run.settings)
+        except (OSError, ValueError) as error:
+            log(f"shipped run {run.path} is unreadable ({error}); ignored.")
+            continue
+        if theirs == wanted:
+            return run
+        if {**theirs, "data_fingerprint": None} == {**wanted, "data_fingerprint": None}:
+            same_settings.append(run)
+    for run in same_settings:
+        log(
+            f"The shipped encoder {run.path.name} has these settings but was trained on other "
+            f"data (fingerprint {run.settings.get('data_fingerprint')}, here "
+            f"{settings.get('data_fingerprint')}); training instead."
+        )
+    return None
+
+
+def ship(model, settings: dict, history: dict, about: dict, root: Path | None = None) -> Path:
+    """Write a finished pretraining as a shipped run (weights without optimizer state);
+    returns its folder. `about`: {epochs, precision, machine, seconds, ...}."""
+    key = hashlib.sha256(json.dumps(match_key(settings), sort_keys=True).encode()).hexdigest()
+    folder = Path(root or SHIPPED_DIR) / f"{settings['phase']}-{key[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    np.savez_compressed(folder / "weights.npz", **weights)
+    atomic_write_text(folder / "settings.json", json.dumps(settings, indent=2))
+    atomic_write_text(folder / "history.json", json.dumps(history))
+    atomic_write_text(folder / "about.json", json.dumps(about, indent=2))
+    sums = {name: file_sha256(folder / name) for name in FILES}
+    atomic_write_text(folder / "checksums.json", json.dumps(sums, indent=2))
+    return folder
