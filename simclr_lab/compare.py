@@ -53,12 +53,10 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     ):
         log(f"\n== {phase} ==")
         phases[phase] = run()
-        source = (
-            "loaded from the cache"
-            if phases[phase].from_cache
-            else (f"{phases[phase].seconds:.0f} s")
+        log(
+            f"{train.report(phases[phase], config.data.evaluate_on)} "
+            f"({train.provenance(phases[phase])})"
         )
-        log(f"{train.report(phases[phase], config.data.evaluate_on)} ({source})")
 
     log("\n== frozen features: kNN and linear probe ==")
     encoder = phases["pretraining"].model.encoder
@@ -75,6 +73,7 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
                 "final_val_accuracy": result.final_val_accuracy,
                 "seconds": result.seconds,
                 "from_cache": result.from_cache,
+                "source": train.provenance(result),
                 "history": result.history,
             }
             for name, result in phases.items()
@@ -104,7 +103,9 @@ def comparison_table(metrics: dict) -> str:
         "finetuning": "pretraining + finetuning",
     }
     for name, phase in metrics["phases"].items():
-        time_text = "cached" if phase["from_cache"] else f"{phase['seconds']:.0f} s"
+        time_text = f"{phase['seconds']:.0f} s"
+        if phase["from_cache"]:
+            time_text = "shipped" if phase.get("source", "").startswith("shipped") else "cached"
         final = phase.get("final_val_accuracy")
         final_text = "" if final is None else f"{final * 100:.2f}%"
         best = f"{phase['max_val_accuracy'] * 100:.2f}%"
