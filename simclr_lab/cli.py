@@ -137,6 +137,31 @@ def _parser() -> argparse.ArgumentParser:
         "and budget is two training runs of the preset's supervised steps)",
     )
 
+    study = commands.add_parser(
+        "study",
+        help="one knob at a time (temperature, crop, colour, greyscale): contrastive vs "
+        "frozen accuracy, appended to a results file",
+    )
+    study.add_argument(
+        "--point",
+        action="append",
+        default=None,
+        metavar="KNOB=VALUE",
+        help="e.g. temperature=0.5 (repeatable; default: the whole grid, simclr_lab.study.KNOBS)",
+    )
+    study.add_argument("--seed", nargs="+", default=["0"], help="seeds (default 0)")
+    study.add_argument("--preset", default="cpu", help="the preset the knobs move (default cpu)")
+    study.add_argument("--epochs", default=None, help="pretraining epochs (default: the preset's)")
+    study.add_argument(
+        "--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)"
+    )
+    study.add_argument(
+        "--results",
+        default=None,
+        help="JSON-lines file the rows are appended to (default: study.jsonl in the cache "
+        "folder, which simclr_lab.study.load() reads beside the shipped rows)",
+    )
+
     bench = commands.add_parser("bench", help="images/s of the pretraining step, part by part")
     bench.add_argument("--size", type=int, default=32, help="image size (96: the reference)")
     bench.add_argument("--batch", type=int, default=525, help="images a step (525: 500 + 25)")
@@ -152,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="all|N",
         help="the devices whose global batch to show (default all)",
     )
-    for command in (compare, sweep, bench, info):  # --debug after the command works too
+    for command in (compare, sweep, study, bench, info):  # --debug after the command works too
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
@@ -185,6 +210,33 @@ def _sweep(args) -> None:
         supervised_per_class=args.supervised_labels_per_class,
         supervised_draws=args.supervised_seeds,
     )
+
+
+def _study(args) -> None:
+    from simclr_lab import study
+    from simclr_lab.presets import get_preset
+
+    points = [study.parse_point(p) for p in args.point] if args.point else study.grid()
+    seeds = []
+    for text in args.seed:  # all checked before any training
+        if not str(text).isdigit():
+            raise study.StudyError(f"--seed {text!r} must be an integer >= 0.")
+        seeds.append(int(text))
+    epochs = None
+    if args.epochs is not None:
+        if not str(args.epochs).isdigit() or int(args.epochs) < 1:
+            raise study.StudyError(f"--epochs {args.epochs!r} must be an integer >= 1.")
+        epochs = int(args.epochs)
+    get_preset(args.preset)  # an unknown preset is refused before any training
+    results = args.results or study.own_results_path(args.cache_dir)
+    rows = []
+    for knob, value in points:
+        for seed in seeds:
+            row = study.run_point(knob, value, seed, args.preset, epochs, args.cache_dir)
+            study.append(row, results)
+            rows.append(row)
+    summary = study.summarise([{**row, "source": "yours"} for row in rows])
+    print(f"\n{study.study_table(summary)}\n\nAppended {len(rows)} rows to {results}")
 
 
 def _bench(args) -> None:
@@ -235,7 +287,14 @@ def _info(args) -> None:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        {"compare": _compare, "sweep": _sweep, "bench": _bench, "info": _info}[args.command](args)
+        commands = {
+            "compare": _compare,
+            "sweep": _sweep,
+            "study": _study,
+            "bench": _bench,
+            "info": _info,
+        }
+        commands[args.command](args)
     except KeyboardInterrupt:
         print(
             "simclr-lab: interrupted; finished epochs are kept and resume next time.",

@@ -273,3 +273,72 @@ def plot_pretraining_gains(settings: list[dict]):
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+STUDY_PRESET_VALUES = {"temperature": 0.2, "min_area": 0.25, "colour": 1.0, "grayscale": 0.2}
+STUDY_X_LABELS = {
+    "temperature": "temperature (log scale)",
+    "min_area": "min_area: smallest crop kept (1 = no crop)",
+    "colour": "colour strength (x the preset's brightness and jitter)",
+    "grayscale": "chance of a grey view",
+}
+
+
+def plot_study(summary: list[dict], knobs=("temperature",)):
+    """One row per knob: contrastive accuracy (left) and frozen-feature accuracy (right)
+    against the knob's value, mean with min-max bars over seeds; the `cpu` preset's value
+    dotted. summary: rows of `simclr_lab.study.summarise`; rows whose source is "yours"
+    (a learner's own runs) are drawn as hollow markers beside the shipped ones."""
+    if not summary:
+        raise ValueError("summary is empty: no study rows to draw.")
+    missing = [k for k in knobs if not any(e["knob"] == k for e in summary)]
+    if missing:
+        raise ValueError(
+            f"no study rows for {missing}; the rows hold {sorted({e['knob'] for e in summary})}."
+        )
+    fig, axes = plt.subplots(len(knobs), 2, figsize=(11, 3.6 * len(knobs)), squeeze=False)
+    panels = (
+        (("c_acc", "training batches"), ("val_c_acc", "held-out images")),
+        (
+            ("knn_10", "kNN, 10 labels/class"),
+            ("probe_10", "probe, 10 labels/class"),
+            ("knn_100", "kNN, 100 labels/class"),
+            ("probe_100", "probe, 100 labels/class"),
+        ),
+    )
+    titles = ("contrastive accuracy (the pretext task)", "frozen features (what a learner keeps)")
+    for row, knob in enumerate(knobs):
+        for column, (metrics, title) in enumerate(zip(panels, titles)):
+            ax = axes[row][column]
+            for index, (metric, label) in enumerate(metrics):
+                colour = f"C{index}"
+                for source, style in (("shipped", "-o"), ("yours", "D")):
+                    rows = sorted(
+                        (e for e in summary if e["knob"] == knob and e["source"] == source),
+                        key=lambda e: e["value"],
+                    )
+                    if not rows:
+                        continue
+                    x = np.array([e["value"] for e in rows])
+                    mean = np.array([e[metric] for e in rows]) * 100
+                    spread = np.array([(e[metric + "_min"], e[metric + "_max"]) for e in rows]).T
+                    ax.errorbar(
+                        x,
+                        mean,
+                        yerr=np.abs(spread * 100 - mean),
+                        fmt=style,
+                        color=colour,
+                        mfc="none" if source == "yours" else colour,
+                        capsize=3,
+                        label=label if source == "shipped" else f"{label} (yours)",
+                    )
+            ax.axvline(STUDY_PRESET_VALUES[knob], color="gray", linestyle=":", label="cpu preset")
+            if knob == "temperature":
+                ax.set_xscale("log")
+            ax.set_xlabel(STUDY_X_LABELS[knob])
+            ax.set_ylabel("accuracy (%)")
+            ax.set_title(f"{knob}: {title}", fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "simclr_lab"
 
 # Bottom to top: a module may import its own layer and the layers below it, never one above.
 DATA = {"data", "composite", "synthetic", "batching"}
-STUDIES = {"compare", "sweep", "bench"}
+STUDIES = {"compare", "sweep", "study", "bench"}
 FACES = {"cli", "widgets", "dashboard"}  # the only modules that face the user
 LAYERS = [
     ("settings", {"config"}),

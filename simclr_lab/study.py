@@ -1,0 +1,241 @@
+"""The study of the course's two knobs: temperature and augmentation strength.
+
+Each point changes one knob of a preset (the `cpu` preset by default) and pretrains on the
+validation split (`data.evaluate_on="validation"`: nothing is chosen on the test split). It
+records one row per point and seed: the last epoch's contrastive accuracy on the training
+batches and on held-out images, kNN and linear-probe accuracy of the frozen encoder at 10 and
+100 labels a class, wall time, precision and machine.
+
+Rows live in JSON-lines files: the project's own measurements ship with the package
+(`study_results.jsonl`), a learner's own runs are appended to `study.jsonl` in the cache
+folder; `load()` reads both, marking each row's `source` as "shipped" or "yours".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simclr_lab import train
+from simclr_lab.cache import default_cache_dir
+from simclr_lab.data import balanced_subset, load_splits
+from simclr_lab.devices import cpu_name, describe, gpu_names
+from simclr_lab.evaluate import encode, feature_scores
+from simclr_lab.presets import get_preset
+
+SHIPPED_RESULTS = Path(__file__).parent / "study_results.jsonl"
+OWN_RESULTS_NAME = "study.jsonl"
+
+# The grid: each knob's values, the preset's own among them.
+KNOBS = {
+    "temperature": (0.05, 0.1, 0.2, 0.5, 1.0),
+    "min_area": (0.1, 0.25, 0.5, 1.0),  # 1.0: no crop at all
+    "colour": (0.0, 0.5, 1.0, 1.5),  # x the preset's brightness and jitter; 0: no colour change
+    "grayscale": (0.0, 0.2),  # chance of a grey view: off, and the preset's
+}
+# What a learner may ask for: (lowest, highest, lowest included).
+RANGES = {
+    "temperature": (0.0, 10.0, False),
+    "min_area": (0.0, 1.0, False),
+    "colour": (0.0, 1 / 0.6, True),  # brightness 0.6 x colour must stay within [0, 1]
+    "grayscale": (0.0, 1.0, True),
+}
+LABEL_BUDGETS = (10, 100)
+METRICS = ("c_acc", "val_c_acc", "knn_10", "probe_10", "knn_100", "probe_100")
+
+
+class StudyError(ValueError):
+    """A study point or seed that cannot be run: one line naming the value and what is allowed."""
+
+
+def parse_point(text: str) -> tuple[str, float]:
+    """'temperature=0.5' -> ("temperature", 0.5), checked against `RANGES`."""
+    knob, sep, raw = str(text).partition("=")
+    knob = knob.strip()
+    if not sep or knob not in KNOBS:
+        raise StudyError(
+            f"Unknown study point {text!r}; expected KNOB=VALUE with KNOB one of "
+            f"{', '.join(KNOBS)}."
+        )
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StudyError(f"{knob}={raw!r} is not a number.") from None
+    low, high, low_included = RANGES[knob]
+    if (
+        not math.isfinite(value)
+        or value > high
+        or value < low
+        or (value == low and not low_included)
+    ):
+        bracket = "[" if low_included else "("
+        raise StudyError(f"{knob}={raw} is out of range; allowed: {bracket}{low:g}, {high:g}].")
+    return knob, value
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise StudyError(f"seed={seed!r} must be an integer >= 0.")
+    return int(seed)
+
+
+def point_changes(config, knob: str, value: float) -> dict:
+    """The dotted settings that put `config` at one point of the study."""
+    augment = config.pretrain.augment
+    if knob == "temperature":
+        return {"pretrain.temperature": value}
+    if knob == "min_area":
+        return {"pretrain.augment.min_area": value}
+    if knob == "colour":
+        return {
+            "pretrain.augment.brightness": round(augment.brightness * value, 6),
+            "pretrain.augment.jitter": round(augment.jitter * value, 6),
+        }
+    return {"pretrain.augment.grayscale": value}
+
+
+def grid() -> list[tuple[str, float]]:
+    """Every (knob, value) of the study."""
+    return [(knob, value) for knob, values in KNOBS.items() for value in values]
+
+
+def study_config(knob: str, value: float, seed: int, preset: str = "cpu", epochs=None):
+    """The preset at one point and seed, on the validation split (the synthetic set, which
+    has none, on its test split); seed s: initialisation and augmentation s, label draw 42 + s.
+    """
+    base = get_preset(preset)
+    changes = {
+        # Fashion-MNIST sources hold out a validation split; the synthetic set has none
+        "data.evaluate_on": "validation" if base.data.source != "synthetic" else "test",
+        "seed": seed,
+        "data.seed": 42 + seed,
+        **point_changes(base, knob, value),
+    }
+    if epochs is not None:
+        changes["pretrain.epochs"] = epochs
+    return base.replace(**changes)
+
+
+def run_point(
+    knob: str, value: float, seed: int, preset="cpu", epochs=None, cache_dir=None, log=print
+) -> dict:
+    """Pretrain (or load) one point and measure it: one row of the study."""
+    knob, value = parse_point(f"{knob}={value}")
+    seed = check_seed(seed)
+    config = study_config(knob, value, seed, preset, epochs)
+    splits = load_splits(config.data)
+    start = time.perf_counter()
+    result = train.pretrain(config.replace(use_shipped=False), splits, cache_dir, verbose=0)
+    seconds = None if result.from_cache else time.perf_counter() - start
+    pool = encode(result.model.encoder, splits.unlabelled)  # (U, width)
+    held_out = encode(result.model.encoder, splits.test_images)  # (M, width)
+    row = {
+        "knob": knob,
+        "value": value,
+        "seed": seed,
+        "preset": config.name,
+        "epochs": config.pretrain.epochs,
+        "changes": point_changes(config, knob, value),
+        "c_acc": float(result.history["c_acc"][-1]),
+        "val_c_acc": float(result.history["val_c_acc"][-1]),
+    }
+    smallest = int(np.bincount(splits.unlabelled_labels).min())
+    row["label_budgets"] = [min(budget, smallest) for budget in LABEL_BUDGETS]  # tiny sets: all
+    for budget, used in zip(LABEL_BUDGETS, row["label_budgets"]):
+        chosen = balanced_subset(splits.unlabelled_labels, used, splits.num_classes, 42 + seed)
+        scores = feature_scores(
+            pool[chosen], splits.unlabelled_labels[chosen], held_out, splits.test_labels
+        )
+        row[f"knn_{budget}"] = scores["knn_acc"]
+        row[f"probe_{budget}"] = scores["linear_probe_acc"]
+    row.update(
+        seconds=seconds,
+        precision=config.model.precision,
+        machine=cpu_name() if not gpu_names() else describe(),
+        software=describe(),
+        evaluated_on=config.data.evaluate_on,
+    )
+    log(
+        f"{knob}={value:g} seed {seed}: contrastive {row['c_acc']:.3f} (held-out "
+        f"{row['val_c_acc']:.3f}), kNN@10 {row['knn_10']:.3f}, probe@100 {row['probe_100']:.3f}"
+    )
+    return row
+
+
+def own_results_path(cache_dir=None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / OWN_RESULTS_NAME
+
+
+def append(row: dict, path) -> None:
+    """Add one row to a JSON-lines results file (created if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        file.write(json.dumps(row) + "\n")
+
+
+def read_rows(path) -> list[dict]:
+    """The rows of one JSON-lines file; an unreadable line is an error naming file and line."""
+    rows = []
+    path = Path(path)
+    if not path.is_file():
+        return rows
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError as error:
+            raise StudyError(f"{path}, line {number}: not a JSON row ({error}).") from None
+    return rows
+
+
+def load(shipped=SHIPPED_RESULTS, own=None) -> list[dict]:
+    """The shipped rows and the learner's own (default: `study.jsonl` in the cache folder),
+    each with `source`: "shipped" or "yours"."""
+    own = own_results_path() if own is None else own
+    return [{**r, "source": "shipped"} for r in read_rows(shipped)] + [
+        {**r, "source": "yours"} for r in read_rows(own)
+    ]
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean, min and max over seeds of every metric, per (source, knob, value), sorted."""
+    groups: dict = {}
+    for row in rows:
+        key = (row.get("source", "shipped"), row["knob"], row["value"])
+        groups.setdefault(key, []).append(row)
+    summary = []
+    for (source, knob, value), group in sorted(groups.items()):
+        entry = {"source": source, "knob": knob, "value": value, "seeds": len(group)}
+        entry["epochs"] = sorted({r["epochs"] for r in group})
+        for metric in METRICS:
+            values = np.array([r[metric] for r in group], dtype=float)
+            entry[metric] = float(values.mean())
+            entry[f"{metric}_min"], entry[f"{metric}_max"] = (
+                float(values.min()),
+                float(values.max()),
+            )
+        summary.append(entry)
+    return summary
+
+
+def study_table(summary: list[dict]) -> str:
+    """Markdown: one row per point, each metric as mean [min, max] in percent."""
+    header = "| source | knob | value | seeds | " + " | ".join(METRICS) + " |"
+    lines = [header, "| --- | --- | ---: | ---: |" + " ---: |" * len(METRICS)]
+    for e in summary:
+        cells = [
+            f"{e[m] * 100:.1f} [{e[m + '_min'] * 100:.1f}, {e[m + '_max'] * 100:.1f}]"
+            for m in METRICS
+        ]
+        lines.append(
+            f"| {e['source']} | {e['knob']} | {e['value']:g} | {e['seeds']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)

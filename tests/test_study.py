@@ -1,0 +1,124 @@
+"""The study of the knobs: points checked before training, rows appended and loaded, plotted."""
+
+import json
+
+import pytest
+
+from simclr_lab import plots, study
+from simclr_lab.cli import main
+from simclr_lab.presets import get_preset
+
+
+def _row(knob, value, seed, **metrics):
+    base = {m: 0.5 for m in study.METRICS}
+    return {"knob": knob, "value": value, "seed": seed, "epochs": 3, **base, **metrics}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("heat=0.5", "Unknown study point 'heat=0.5'; expected KNOB=VALUE"),
+        ("temperature", "Unknown study point 'temperature'"),
+        ("temperature=warm", "temperature='warm' is not a number"),
+        ("temperature=0", "temperature=0 is out of range; allowed: (0, 10]"),
+        ("min_area=1.5", "min_area=1.5 is out of range; allowed: (0, 1]"),
+        ("colour=2", "colour=2 is out of range; allowed: [0, 1.66667]"),
+        ("grayscale=nan", "grayscale=nan is out of range"),
+    ],
+)
+def test_bad_points_are_named_with_what_is_allowed(text, message):
+    with pytest.raises(study.StudyError) as error:
+        study.parse_point(text)
+    assert message in str(error.value)
+
+
+def test_points_move_one_knob_of_the_preset():
+    cpu = get_preset("cpu")
+    assert study.point_changes(cpu, "colour", 0.5) == {
+        "pretrain.augment.brightness": 0.3,
+        "pretrain.augment.jitter": 0.1,
+    }
+    config = study.study_config("min_area", 1.0, seed=2)
+    assert config.pretrain.augment.min_area == 1.0 and config.data.evaluate_on == "validation"
+    assert (config.seed, config.data.seed) == (2, 44)
+    assert config.pretrain.temperature == cpu.pretrain.temperature  # the other knobs stay
+    assert len(study.grid()) == sum(len(v) for v in study.KNOBS.values())
+    with pytest.raises(study.StudyError, match="seed=-1"):
+        study.check_seed(-1)
+
+
+def test_rows_load_with_their_source_summarise_and_plot(tmp_path):
+    shipped, own = tmp_path / "shipped.jsonl", tmp_path / "own.jsonl"
+    for row in (
+        _row("temperature", 0.1, 0, val_c_acc=0.8, knn_10=0.2),
+        _row("temperature", 0.1, 1, val_c_acc=0.6, knn_10=0.4),
+        _row("temperature", 0.5, 0, val_c_acc=0.3),
+    ):
+        study.append(row, shipped)
+    study.append(_row("temperature", 0.5, 0, val_c_acc=0.35), own)
+    rows = study.load(shipped, own)
+    assert [r["source"] for r in rows] == ["shipped"] * 3 + ["yours"]
+    summary = study.summarise(rows)
+    point = next(e for e in summary if e["source"] == "shipped" and e["value"] == 0.1)
+    assert point["seeds"] == 2 and point["val_c_acc"] == pytest.approx(0.7)
+    assert (point["knn_10_min"], point["knn_10_max"]) == (0.2, 0.4)
+    assert "| shipped | temperature | 0.1 | 2 | 50.0 [50.0, 50.0] | 70.0 [60.0, 80.0] |" in (
+        study.study_table(summary)
+    )
+    fig = plots.plot_study(summary, ("temperature",))
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "held-out images" in labels and "held-out images (yours)" in labels
+    with pytest.raises(ValueError, match="no study rows for \\['colour'\\]"):
+        plots.plot_study(summary, ("colour",))
+
+
+def test_a_damaged_results_line_is_named(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(_row("colour", 1.0, 0)) + "\n{not json\n")
+    with pytest.raises(study.StudyError, match="rows.jsonl, line 2: not a JSON row"):
+        study.load(path, tmp_path / "none.jsonl")
+
+
+def test_the_shipped_results_cover_the_grid_if_present():
+    rows = study.read_rows(study.SHIPPED_RESULTS)
+    if rows:  # the project's own measurements: every point of the grid, two seeds or more
+        counts = {}
+        for row in rows:
+            counts[(row["knob"], row["value"])] = counts.get((row["knob"], row["value"]), 0) + 1
+        assert set(counts) == set(study.grid()) and min(counts.values()) >= 2
+    assert all(r["evaluated_on"] == "validation" for r in rows)
+
+
+@pytest.mark.slow
+def test_study_point_runs_and_appends_end_to_end(tmp_path, capsys):
+    results, cache = tmp_path / "rows.jsonl", tmp_path / "cache"
+    argv = ["study", "--preset", "smoke", "--point", "temperature=0.5", "--seed", "1"]
+    argv += ["--epochs", "1", "--results", str(results), "--cache-dir", str(cache)]
+    assert main(argv) == 0
+    assert main(argv) == 0  # the second time from the cache, appended again
+    rows = study.read_rows(results)
+    assert len(rows) == 2 and rows[0]["knob"] == "temperature" and rows[0]["value"] == 0.5
+    assert rows[0]["seconds"] > 0 and rows[1]["seconds"] is None  # trained, then loaded
+    assert {k: rows[0][k] == rows[1][k] for k in study.METRICS} == dict.fromkeys(
+        study.METRICS, True
+    )
+    assert rows[0]["evaluated_on"] == "test"  # the synthetic set has no validation split
+    assert rows[0]["epochs"] == 1 and rows[0]["label_budgets"] == [10, 96]  # 96 a class here
+    assert "| yours | temperature | 0.5 | 1 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--point", "heat=1"], "Unknown study point 'heat=1'"),
+        (["--point", "temperature=-1"], "temperature=-1 is out of range"),
+        (["--seed", "one"], "--seed 'one' must be an integer >= 0"),
+        (["--epochs", "0"], "--epochs '0' must be an integer >= 1"),
+    ],
+)
+def test_cli_study_refuses_bad_input_before_training(tmp_path, capsys, args, message):
+    cache = tmp_path / "cache"
+    code = main(["study", "--preset", "smoke", "--cache-dir", str(cache), *args])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not cache.exists()
