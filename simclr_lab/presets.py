@@ -3,7 +3,9 @@
 `get_preset()` picks `$SIMCLR_LAB_PRESET`, else `reference` where Keras sees a GPU and `cpu`
 where it does not, and decides `precision="auto"` for this machine, so that a config (and the
 cache keys and metrics made from it) says what really runs. `$SIMCLR_LAB_DEVICES` (all or N)
-sets `distribute.devices`, so the lessons run data-parallel unchanged.
+sets `distribute.devices`, so the lessons run data-parallel unchanged; `$SIMCLR_LAB_PRECISION`
+(float32, mixed_bfloat16, ...) sets `model.precision`, e.g. float32 to run as a CPU without
+bfloat16 does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from simclr_lab.devices import gpu_names, resolve_precision
 
 PRESET_ENV_VAR = "SIMCLR_LAB_PRESET"
 DEVICES_ENV_VAR = "SIMCLR_LAB_DEVICES"
+PRECISION_ENV_VAR = "SIMCLR_LAB_PRECISION"  # e.g. float32: as on a CPU without bfloat16
 
 PRESETS: dict[str, Config] = {
     "reference": Config(),
@@ -87,6 +90,9 @@ def get_preset(name: str | None = None, **changes) -> Config:
     devices = os.environ.get(DEVICES_ENV_VAR)
     if devices and "distribute.devices" not in changes:  # an explicit setting wins
         changes = {**changes, "distribute.devices": int(devices) if devices.isdigit() else devices}
+    precision = os.environ.get(PRECISION_ENV_VAR)
+    if precision and "model.precision" not in changes:
+        changes = {**changes, "model.precision": precision}
     config = config.replace(**changes) if changes else config
     if config.model.precision == "auto":
         config = config.replace(**{"model.precision": resolve_precision("auto")})

@@ -26,6 +26,16 @@ def test_preset_from_environment(monkeypatch):
     assert get_preset().name == "smoke"
 
 
+def test_precision_from_environment_unless_set(monkeypatch):
+    monkeypatch.setenv("SIMCLR_LAB_PRECISION", "float32")
+    assert get_preset("cpu").model.precision == "float32"  # "auto" would pick bfloat16 here
+    explicit = get_preset("cpu", **{"model.precision": "mixed_bfloat16"})
+    assert explicit.model.precision == "mixed_bfloat16"
+    monkeypatch.setenv("SIMCLR_LAB_PRECISION", "fp8")
+    with pytest.raises(ValueError, match="'fp8'"):
+        get_preset("cpu")
+
+
 @pytest.mark.parametrize("gpus, preset", [([], "cpu"), ([("NVIDIA H200", 9.0)], "reference")])
 def test_default_preset_follows_the_gpus_seen(monkeypatch, gpus, preset):
     monkeypatch.delenv("SIMCLR_LAB_PRESET", raising=False)
