@@ -134,7 +134,7 @@ class LiveDashboard(keras.callbacks.Callback):
         throughput = f"{row['images_per_s']:.0f} images/s · " if self.batch_size else ""
         eta = "" if np.isnan(row["eta_s"]) else f" · ETA {row['eta_s']:.0f} s"
         accuracy = row["val_accuracy"]
-        accuracy = "" if np.isnan(accuracy) else f" · validation accuracy {accuracy:.1%}"
+        accuracy = "" if np.isnan(accuracy) else f" · held-out accuracy {accuracy:.1%}"
         state = " · stopping…" if self.stop_requested else ""
         return (
             f"<b>{self.phase}</b> epoch {row['epoch']}/{self.params.get('epochs')} · "

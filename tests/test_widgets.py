@@ -132,7 +132,7 @@ def test_dashboard_status_shows_the_validation_accuracy():
     dashboard.on_epoch_end(0, {"c_loss": 4.0, "val_p_acc": 0.25, "val_p_loss": 2.0})
     row = dashboard.rows[-1]
     assert row["val_accuracy"] == 0.25
-    assert "validation accuracy 25.0%" in dashboard._status_html(row)
+    assert "held-out accuracy 25.0%" in dashboard._status_html(row)
 
 
 def test_dashboard_rejects_unknown_phase():
