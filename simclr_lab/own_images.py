@@ -77,7 +77,9 @@ def pictured_images(splits: Splits, count: int = PICTURED, seed: int = 0):
 
 
 def look_inside(encoder, splits: Splits, seed: int = 0, method: str = "pca"):
-    """(gallery figure, map figure) of `encoder`'s features of `pictured_images(splits)`."""
+    """(gallery figure, map figure) of `encoder`'s features of `pictured_images(splits)`: six
+    queries and their 8 nearest neighbours; the features in 2-D, coloured by class (when there
+    are classes) and, beside, by each image's mean brightness."""
     images, labels = pictured_images(splits, seed=seed)
     features = encode(encoder, images)
     names = splits.class_names if labels is not None else None
@@ -85,6 +87,7 @@ def look_inside(encoder, splits: Splits, seed: int = 0, method: str = "pca"):
     gallery = plots.plot_neighbours(images, features, 6, k, seed, labels, names)
     shown = labels if labels is not None else np.zeros(len(images), dtype="int32")
     what = "coloured by class folder" if labels is not None else "no labels"
+    brightness = images.mean(axis=(1, 2, 3)) / 255  # a property every image has, labels or not
     embedding = plots.plot_embedding(
         features,
         shown,
@@ -92,6 +95,7 @@ def look_inside(encoder, splits: Splits, seed: int = 0, method: str = "pca"):
         method=method,
         seed=seed,
         title=f"{len(images):,} images in the encoder's feature space ({method.upper()}, {what})",
+        shade=("mean brightness", brightness),
     )
     return gallery, embedding
 

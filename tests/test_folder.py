@@ -337,3 +337,38 @@ def test_the_demo_folder_is_png_and_jpeg_per_class_and_never_overwrites(tmp_path
     with pytest.raises(FileExistsError):
         folder.write_demo_folder(root, per_class=5, source="synthetic")
     assert snapshot(root) == before
+
+
+@pytest.mark.slow
+def test_compare_on_class_folders_runs_every_phase(class_folder, tmp_path, capsys):
+    before = snapshot(class_folder)
+    out = tmp_path / "run"
+    args = ["compare", "--data", str(class_folder), "--preset", "smoke", "--quiet"]
+    args += ["--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    for setting in ("data.labels_per_class=4", "pretrain.batch_size=16"):
+        args += ["--set", setting]
+    args += ["--set", "pretrain.labelled_per_step=4", "--set", "supervised.batch_size=8"]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(metrics["phases"]) == ["baseline", "finetuning", "pretraining"]
+    assert "folder: 42 unlabelled, 12 labelled (4 a class), 9 test images" in metrics["data"]
+    assert "simclr encoder" in metrics["frozen_features"]
+    assert snapshot(class_folder) == before
+
+
+def test_the_export_computes_in_float32_whatever_the_encoder_trained_in():
+    import keras
+
+    from simclr_lab.encoder import get_encoder, standalone_encoder
+
+    keras.utils.set_random_seed(0)
+    trained = get_encoder(16, 32, "mixed_bfloat16")
+    exported = standalone_encoder(trained, 32)
+    assert {layer.dtype_policy.name for layer in exported.layers[-1].layers} == {"float32"}
+    full = get_encoder(16, 32, "float32")
+    full.set_weights(trained.get_weights())
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype="uint8")
+    features = keras.ops.convert_to_numpy(exported(images))
+    assert features.dtype == np.float32
+    np.testing.assert_allclose(features, encode(full, images), atol=1e-5)
