@@ -234,9 +234,13 @@ def decode_folder(scan: FolderScan, image_size: int, cache_dir=None, log=print) 
             if index % DECODE_CHUNK == DECODE_CHUNK - 1:
                 images.flush()
         images.flush()
-        _write_kept(images, len(kept), temp / "images.npy")
+        if len(kept) < len(scan.files):  # drop the rows of skipped files
+            _write_kept(images, len(kept), temp / "images.npy")
         del images
-        (temp / "all.npy").unlink()
+        if len(kept) < len(scan.files):
+            (temp / "all.npy").unlink()
+        else:
+            os.replace(temp / "all.npy", temp / "images.npy")
         labels = None if scan.labels is None else [scan.labels[i] for i in kept]
         index = {
             "root": str(scan.root),
@@ -335,7 +339,7 @@ def _check_class_sizes(sizes, names, config: DataConfig, where: str, path) -> No
     sizes = np.asarray(sizes)
     held = held_out_counts(sizes, config.num_test)
     left = sizes - held
-    needed = config.labels_per_class or 1
+    needed = config.labels_per_class or 1  # None: every image left is a label
     small = [i for i in range(len(sizes)) if sizes[i] < 2 or left[i] < needed]
     if not small:
         return
