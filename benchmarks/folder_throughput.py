@@ -32,33 +32,66 @@ def _memory() -> dict:
 
 
 def measure_load(folder: str, size: int, cache: str) -> dict:
-    """Load the folder's splits twice (decode, then from the cache), with the memory used."""
+    """Load the folder's splits once, and hash them as a cache key does, with the time and
+    memory each took: a first run decodes every file, a later one reads the cache."""
+    import gc
+
     import simclr_lab  # noqa: F401
     from simclr_lab.data import load_splits
     from simclr_lab.folder import folder_settings
     from simclr_lab.presets import get_preset
 
     config = get_preset("cpu", **folder_settings(folder), **{"data.image_size": size})
+    decoded_before = any(Path(cache).glob("folders/*/index.json"))
     start = time.perf_counter()
     splits = load_splits(config.data, cache)
-    first = time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    gc.collect()
     start = time.perf_counter()
-    again = load_splits(config.data, cache)
-    second = time.perf_counter() - start
-    start = time.perf_counter()
-    fingerprint = again.fingerprint
+    fingerprint = splits.fingerprint
     hashing = time.perf_counter() - start
     return {
         "what": "load",
+        "decoded": not decoded_before,
         "image_size": size,
         "images": len(splits.unlabelled),
-        "decode_s": first,
-        "cached_load_s": second,
+        "load_s": seconds,
         "fingerprint_s": hashing,
         "fingerprint": fingerprint[:8],
         "cache_mb": splits.unlabelled.nbytes / 1e6,
+        "in_memory_mb": (splits.labelled_images.nbytes + splits.test_images.nbytes) / 1e6,
         **_memory(),
     }
+
+
+def measure_stream(source: str, folder: str, count: int, epochs: int, cache: str) -> dict:
+    """Milliseconds to assemble one pretraining batch (the input side of a step alone), epoch
+    by epoch, from the in-memory arrays or the memory-mapped folder cache."""
+    import simclr_lab  # noqa: F401
+    from simclr_lab import train
+    from simclr_lab.batching import PairedStream
+    from simclr_lab.data import load_splits
+    from simclr_lab.folder import folder_settings
+    from simclr_lab.presets import get_preset
+
+    changes = {"pretrain.epochs": epochs}
+    if source == "folder":
+        changes.update(folder_settings(folder))
+    else:
+        changes.update({"data.num_unlabelled": count, "data.num_test": count // 5})
+    config = get_preset("cpu", **changes)
+    splits = load_splits(config.data, cache)
+    plan = train.pretraining_plan(config, splits)
+    stream = PairedStream(
+        splits.unlabelled, splits.labelled_images, splits.labelled_labels, plan, epochs
+    )
+    per_batch = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        for step in range(plan.steps):
+            stream[epoch * plan.steps + step]
+        per_batch.append((time.perf_counter() - start) / plan.steps * 1000)
+    return {"what": "stream", "source": source, "batch_ms": per_batch, **_memory()}
 
 
 def measure_training(source: str, folder: str, count: int, epochs: int, cache: str) -> dict:
@@ -118,12 +151,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 96])
     parser.add_argument("--out", default=None, help="append one JSON line per measurement")
+    kinds = ("load", "stream", "training")
+    parser.add_argument("--measure", nargs="+", choices=kinds, default=kinds, help="which")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one measurement, in this fresh process
         kind, *rest = args.child
         if kind == "load":
             result = measure_load(rest[0], int(rest[1]), rest[2])
+        elif kind == "stream":
+            result = measure_stream(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4])
         else:
             result = measure_training(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4])
         print(json.dumps(result))
@@ -139,10 +176,12 @@ def main() -> None:
         folder = write_demo_folder(work / "images", per_class=args.count // 10)
         print(f"wrote {args.count:,} files in {time.perf_counter() - start:.0f} s", flush=True)
         runs = [["load", str(folder), str(s), str(work / f"cache-{s}")] for s in args.sizes]
+        runs += runs  # the second time from the cache
         for source in ("memory", "folder"):
             sizes = [str(args.count), str(args.epochs)]
+            runs.append(["stream", source, str(folder), *sizes, str(work / source)])
             runs.append(["training", source, str(folder), *sizes, str(work / source)])
-        for child in runs:
+        for child in (run for run in runs if run[0] in args.measure):
             command = [sys.executable, __file__, "--child", *child]
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode:
