@@ -10,7 +10,7 @@ the folder holds one subfolder per class.
 Files are scanned once, sorted, so every run sees them in the same order. Each image is
 decoded by TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP, WebP), made RGB (grey
 repeated, transparency laid over white, palettes expanded), centre-cropped to a square and
-resized (antialiased bilinear, `keras.ops.image.resize`), once, into a uint8 `.npy` file
+resized (antialiased bilinear, `tf.image.resize`), once, into a uint8 `.npy` file
 under the cache folder. Later epochs and later runs read that file through a memory map
 (`np.load(mmap_mode="r")`), so memory stays bounded whatever the folder's size. The cache
 entry is keyed by the file list, each file's size and modification time, and the image size:
@@ -152,7 +152,6 @@ def _decoder(image_size: int):
         raise FolderError(
             "source 'folder' decodes images with TensorFlow: pip install tensorflow-cpu"
         ) from error
-    import keras
 
     def to_rgb(image):  # (H, W, C) uint8, C in 1..4 -> (H, W, 3) float32
         image = tf.cast(image, "float32")
@@ -168,15 +167,15 @@ def _decoder(image_size: int):
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def decode(contents):
-        image = tf.io.decode_image(contents, expand_animations=False)  # first frame of a GIF
-        square = keras.ops.image.resize(
-            to_rgb(image),
-            (image_size, image_size),
-            interpolation="bilinear",
-            antialias=True,
-            crop_to_aspect_ratio=True,
-        )
-        return tf.cast(tf.clip_by_value(tf.round(square), 0, 255), "uint8")
+        image = to_rgb(tf.io.decode_image(contents, expand_animations=False))  # a GIF: frame 1
+        # The centre square, as keras.layers.Resizing(crop_to_aspect_ratio=True) takes it (in
+        # TensorFlow itself, whatever Keras' backend, so that it runs in this tf.function).
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.minimum(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        square = image[top : top + side, left : left + side]
+        resized = tf.image.resize(square, (image_size, image_size), "bilinear", antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), "uint8")
 
     return decode
 

@@ -372,3 +372,21 @@ def test_the_export_computes_in_float32_whatever_the_encoder_trained_in():
     features = keras.ops.convert_to_numpy(exported(images))
     assert features.dtype == np.float32
     np.testing.assert_allclose(features, encode(full, images), atol=1e-5)
+
+
+def test_files_are_cropped_and_resized_as_the_exported_model_does(tmp_path):
+    import keras
+
+    root = tmp_path / "shapes"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    sizes = [(90, 30), (31, 77), (64, 48), (200, 101)]
+    for index, (width, height) in enumerate(sizes):
+        pixels = rng.integers(0, 256, (height, width, 3), dtype="uint8")
+        Image.fromarray(pixels).save(root / f"{index}.png")
+    decoded = folder.load_folder(root, 32, tmp_path / "cache", log=lambda _: None)
+    resizing = keras.layers.Resizing(32, 32, crop_to_aspect_ratio=True, antialias=True)
+    for index in range(len(sizes)):
+        original = np.asarray(Image.open(root / f"{index}.png"), dtype="float32")
+        expected = np.round(keras.ops.convert_to_numpy(resizing(original)))
+        np.testing.assert_array_equal(decoded.images[index], np.clip(expected, 0, 255))
