@@ -97,7 +97,9 @@ def folder_config(path, **changes):
 
 
 def test_scan_finds_classes_or_a_flat_folder(class_folder, flat_folder):
+    (class_folder / "README.txt").write_text("my pets\n")  # beside the class folders
     classes = folder.scan_folder(class_folder)
+    assert classes.passed_over == ("README.txt",)
     assert classes.class_names == ("cats", "dogs", "fish")
     assert list(classes.files) == sorted(classes.files)
     assert np.bincount(classes.labels).tolist() == [14, 16, 14]  # dogs/ holds the bad files
