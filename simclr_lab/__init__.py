@@ -9,6 +9,7 @@ The modules, in the order a reader meets them (README: "How the library is built
 - `cache`: run folders keyed by settings and data, with checksums and atomic writes.
 - `data`: the sources and their unlabelled / labelled / test splits, as uint8 arrays.
 - `composite`, `synthetic`: images made in code (the Fashion-MNIST composite, shapes).
+- `folder`: a folder of one's own image files, decoded once into a memory-mapped cache.
 - `batching`: the per-step streams `fit` reads (500 unlabelled + 25 labelled, as the reference).
 - `augment`: the random views (crop, flip, colour) as Keras layers.
 - `encoder`: the convolutional encoder, projection head and linear probe.
@@ -18,7 +19,7 @@ The modules, in the order a reader meets them (README: "How the library is built
 - `plots`: the figures.
 - `callbacks`: what every training phase runs beside `fit` (NaN stop, history, resume).
 - `train`: the load-or-train phases (baseline, pretraining, finetuning).
-- `compare`, `sweep`, `bench`: headless studies that write files.
+- `compare`, `sweep`, `bench`, `own_images`: headless studies that write files.
 - `cli`, `widgets`, `dashboard`: the faces: the `simclr-lab` command, explorers, live plots.
 """
 

@@ -25,6 +25,8 @@ class BatchPlan:
 
     def describe(self) -> str:
         note = ", labelled stream repeating" if self.repeats_labelled else ""
+        if not self.labelled_per_step:
+            return f"{self.steps} steps of {self.unlabelled_per_step} unlabelled images"
         return (
             f"{self.steps} steps of {self.unlabelled_per_step} unlabelled + "
             f"{self.labelled_per_step} labelled images{note}"
@@ -72,6 +74,17 @@ def plan_batches(
         )
     repeats = steps * labelled_per_step > num_labelled
     return BatchPlan(steps, unlabelled_per_step, labelled_per_step, repeats)
+
+
+def plan_unlabelled_batches(num_unlabelled: int, batch_size: int) -> BatchPlan:
+    """Split an epoch of images without labels into steps of `batch_size` unlabelled images
+    (no partial last step)."""
+    if num_unlabelled < batch_size:
+        raise ValueError(
+            f"batch_size={batch_size} is more than the {num_unlabelled:,} images there are; "
+            f"set pretrain.batch_size to at most {num_unlabelled:,} (at least 2)."
+        )
+    return BatchPlan(num_unlabelled // batch_size, batch_size, 0, False)
 
 
 def _epoch_order(count: int, needed: int, rng: np.random.Generator) -> np.ndarray:
@@ -148,6 +161,22 @@ class PairedStream(_EpochStream):
 def one_pass_steps(count: int, batch_size: int) -> int:
     """Full batches in one pass over `count` images (at least one)."""
     return max(1, count // batch_size)
+
+
+class UnlabelledStream(_EpochStream):
+    """Pretraining input without labels: each step yields unlabelled images (U, H, W, 3)
+    uint8, reshuffled every epoch; `images` may be a memory map (read a batch at a time)."""
+
+    def __init__(self, images, plan: BatchPlan, epochs: int = 1, seed: int = 0):
+        super().__init__(plan.steps, epochs, seed)
+        self.images, self.plan = images, plan
+
+    def _order(self, rng):
+        return _epoch_order(len(self.images), self.plan.steps * self.plan.unlabelled_per_step, rng)
+
+    def _batch(self, order, step):
+        u = self.plan.unlabelled_per_step
+        return self.images[np.sort(order[step * u : (step + 1) * u])]
 
 
 class LabelledStream(_EpochStream):

@@ -1,6 +1,8 @@
 """`simclr-lab`: the whole comparison headless, and what this machine offers.
 
 simclr-lab compare --preset cpu --out runs/cpu
+simclr-lab pretrain --data my_images --out runs/mine --export encoder.keras
+simclr-lab compare --data my_images --out runs/mine-compare
 simclr-lab sweep --preset cpu --out runs/sweep
 simclr-lab compare --preset smoke --devices all    (data-parallel: KERAS_BACKEND=jax)
 simclr-lab info
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 from simclr_lab.presets import PRESETS
 
@@ -62,12 +65,14 @@ def _add_device_flags(parser) -> None:
 
 
 def _config(args):
-    """The preset with --set and --devices applied, once the processes have joined."""
+    """The preset with --data, --set and --devices applied, once the processes have joined."""
     from simclr_lab.distribute import initialize
+    from simclr_lab.folder import folder_settings
     from simclr_lab.presets import get_preset
 
     initialize(args.coordinator, args.processes, args.process_id)  # before JAX lists devices
-    changes = dict(_parse_setting(s) for s in args.set)
+    changes = folder_settings(args.data) if getattr(args, "data", None) else {}
+    changes.update(_parse_setting(s) for s in args.set)  # --set wins
     if args.devices is not None:
         changes["distribute.devices"] = args.devices
     return get_preset(args.preset, **changes)
@@ -107,6 +112,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--out", default="runs/latest", help="folder for metrics and plots")
     compare.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    data_help = (
+        "a folder of your own images instead of the preset's data: flat (no labels) or one "
+        "subfolder per class (sets data.source=folder and data.folder)"
+    )
+    compare.add_argument("--data", default=None, metavar="PATH", help=data_help)
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        parents=[run],
+        help="pretrain on a folder of your own images; nearest neighbours, a map, the encoder",
+    )
+    pretrain.add_argument("--data", required=True, metavar="PATH", help=data_help)
+    pretrain.add_argument(
+        "--out", required=True, help="folder for metrics.json, gallery.png and map.png"
+    )
+    pretrain.add_argument(
+        "--export",
+        default=None,
+        metavar="FILE.keras",
+        help="write the encoder with its preprocessing (keras.saving.load_model reads it "
+        "without simclr-lab)",
+    )
+    pretrain.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
     sweep = commands.add_parser(
         "sweep",
@@ -177,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="all|N",
         help="the devices whose global batch to show (default all)",
     )
-    for command in (compare, sweep, study, bench, info):  # --debug after the command works too
+    for command in (compare, pretrain, sweep, study, bench, info):  # --debug after it too
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
@@ -190,6 +218,18 @@ def _compare(args) -> None:
     config = _config(args)
     print(f"Preset {config.name!r}: {config.description}")
     run_comparison(config, args.out, args.cache_dir, verbose=0 if args.quiet else 2)
+
+
+def _pretrain(args) -> None:
+    from simclr_lab.own_images import run_pretraining
+
+    config = _config(args)
+    verbose = 0 if args.quiet else 2
+    run_pretraining(config, args.out, args.cache_dir, args.export, verbose=verbose)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"simclr-lab: warning: {message}", file=sys.stderr)  # one line, as errors are
 
 
 def _sweep(args) -> None:
@@ -275,6 +315,7 @@ def _info(args) -> None:
         where = f"unusable: {error}"
     print(f"  fashion_mnist  {where}")
     print("  fashion_mnist_composite  drawn from fashion_mnist (above) in code, seeded")
+    print("  folder         your own images: --data PATH (pretrain, compare)")
     try:
         import tensorflow_datasets as tfds
 
@@ -286,15 +327,12 @@ def _info(args) -> None:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"compare": _compare, "pretrain": _pretrain, "sweep": _sweep, "study": _study}
+    commands.update(bench=_bench, info=_info)
     try:
-        commands = {
-            "compare": _compare,
-            "sweep": _sweep,
-            "study": _study,
-            "bench": _bench,
-            "info": _info,
-        }
-        commands[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            commands[args.command](args)
     except KeyboardInterrupt:
         print(
             "simclr-lab: interrupted; finished epochs are kept and resume next time.",

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from simclr_lab import distribute, evaluate, plots, train
+from simclr_lab import distribute, evaluate, own_images, plots, train
 from simclr_lab.cache import (
     atomic_write_text,
     check_writable_dir,
@@ -20,10 +20,17 @@ from simclr_lab.cache import (
 from simclr_lab.config import Config
 from simclr_lab.data import load_splits
 from simclr_lab.devices import describe
+from simclr_lab.folder import check_outside
 
 
 def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print) -> dict:
-    """Run (or load from the cache) the three phases and the frozen-feature evaluation."""
+    """Run (or load from the cache) the three phases and the frozen-feature evaluation.
+
+    A folder without class folders has no labels: pretraining only (`own_images`), and
+    table.md says why.
+    """
+    if config.data.source == "folder":
+        check_outside(config.data.folder, out=out_dir, cache_dir=cache_dir)
     out = check_writable_dir(out_dir, "out")
     cache = Path(cache_dir or default_cache_dir())
     if not is_writable_dir(cache):
@@ -31,7 +38,15 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     start = time.perf_counter()
     log(f"Preset {config.name!r} on {describe()}")
     where = distribute.spread(config)  # a backend or device count that cannot: refused now
-    splits = load_splits(config.data)
+    splits = load_splits(config.data, cache_dir)
+    if not splits.has_labels:
+        note = own_images.NO_LABELS.format(folder=splits.origin)
+        log(note)
+        metrics = own_images.run_pretraining(
+            config, out, cache_dir, splits=splits, verbose=verbose, log=log
+        )
+        atomic_write_text(out / "table.md", note + "\n")
+        return metrics
     plan = train.pretraining_plan(config, splits)  # refuses impossible batching before training
     log(splits.summary())
     log(f"Pretraining batches: {plan.describe()}")

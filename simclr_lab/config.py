@@ -12,7 +12,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-SOURCES = ("stl10", "fashion_mnist", "fashion_mnist_composite", "synthetic")
+SOURCES = ("stl10", "fashion_mnist", "fashion_mnist_composite", "synthetic", "folder")
 EVALUATION_SPLITS = ("test", "validation")
 LOSSES = ("infonce", "ntxent")
 RECIPES = ("reference", "paper")
@@ -81,9 +81,15 @@ class DataConfig:
     # "validation": 10,000 training images set aside take the test split's place (Fashion-MNIST
     # sources), for choosing settings; the test split is then never read.
     evaluate_on: str = "test"
+    # source "folder": the folder of images to read (simclr_lab.folder); None for the others.
+    folder: str | None = None
 
     def __post_init__(self):
         _choice("source", self.source, SOURCES)
+        if self.source == "folder" and not (isinstance(self.folder, str) and self.folder):
+            _expect("folder", self.folder, "the path of a folder of images when source='folder'")
+        if self.source != "folder" and self.folder is not None:
+            _expect("folder", self.folder, f"None when source={self.source!r} (set source=folder)")
         _choice("evaluate_on", self.evaluate_on, EVALUATION_SPLITS)
         if self.evaluate_on == "validation" and not self.source.startswith("fashion_mnist"):
             _expect("source", self.source, "a Fashion-MNIST source when evaluate_on='validation'")
@@ -256,6 +262,8 @@ class Config:
         """The settings that change a result, for cache keys (name/description excluded)."""
         full = self.to_dict()
         chosen = sections or ("data", "model", "pretrain", "supervised", "seed")
+        if "data" in full:  # a folder's images are keyed by their content, not by its path
+            full["data"] = {k: v for k, v in full["data"].items() if k != "folder"}
         return {name: full[name] for name in chosen}
 
 

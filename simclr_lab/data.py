@@ -1,7 +1,8 @@
-"""The three image sources and the unlabelled / labelled / test splits drawn from them.
+"""The image sources and the unlabelled / labelled / test splits drawn from them.
 
 `load_splits(config.data)` is the one call: it returns a `Splits` of uint8 arrays (decoded
-once, kept in memory); `simclr_lab.batching` turns them into the per-step streams.
+once, kept in memory; a folder of one's own images is memory-mapped, `simclr_lab.folder`);
+`simclr_lab.batching` turns them into the per-step streams.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class Splits:
         ):
             array = np.ascontiguousarray(array)
             digest.update(f"{array.dtype}{array.shape}".encode())
-            digest.update(memoryview(array).cast("B"))
+            if array.size:  # an empty split (a folder without labels) has no bytes
+                digest.update(memoryview(array).cast("B"))
         return digest.hexdigest()
 
     @property
@@ -74,10 +76,20 @@ class Splits:
         return len(self.class_names)
 
     @property
+    def has_labels(self) -> bool:
+        """False for a folder without class folders: pretraining only, no supervised runs."""
+        return self.num_classes > 0
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.unlabelled.shape[1:])
 
     def summary(self) -> str:
+        if not self.has_labels:
+            return (
+                f"{self.source}: {len(self.unlabelled):,} unlabelled images of "
+                f"{'x'.join(map(str, self.image_shape))}, no labels"
+            )
         return (
             f"{self.source}: {len(self.unlabelled):,} unlabelled, "
             f"{len(self.labelled_labels):,} labelled "
@@ -86,8 +98,15 @@ class Splits:
         )
 
 
-def load_splits(config: DataConfig) -> Splits:
-    """The unlabelled, labelled (class-balanced, seeded) and test splits for `config.source`."""
+def load_splits(config: DataConfig, cache_dir=None) -> Splits:
+    """The unlabelled, labelled (class-balanced, seeded) and test splits for `config.source`.
+
+    cache_dir: where a folder's decoded images are kept (default: the run cache's).
+    """
+    if config.source == "folder":
+        from simclr_lab.folder import folder_splits
+
+        return folder_splits(config, cache_dir)
     if config.source == "synthetic":
         return _synthetic_splits(config)
     if config.source in ("fashion_mnist", "fashion_mnist_composite"):

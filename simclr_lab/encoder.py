@@ -106,6 +106,36 @@ def get_linear_probe(num_classes: int = 10) -> keras.layers.Dense:
     return keras.layers.Dense(num_classes, name="linear_probe")
 
 
+def standalone_encoder(encoder: keras.Model, image_size: int) -> keras.Sequential:
+    """`encoder` with the preprocessing it expects, from built-in Keras layers only, so that
+    `keras.saving.load_model` reads it without simclr-lab: RGB images (B, H, W, 3) in 0..255,
+    uint8 or float, of any size -> (B, width) float32 features.
+
+    Images are centre-cropped to a square and resized to `image_size` (antialiased bilinear,
+    as `simclr_lab.folder` decodes them), divided by 255 (a Normalization layer: the same
+    division as `evaluate.encode`) and encoded by a float32 copy of `encoder`: an encoder
+    trained in bfloat16 then runs at full speed on any machine, its features differing from
+    the bfloat16 ones by bfloat16's rounding (about 3 significant digits).
+    """
+
+    def in_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(encoder, clone_function=in_float32)
+    copy.set_weights(encoder.get_weights())
+    return keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Resizing(
+                image_size, image_size, crop_to_aspect_ratio=True, antialias=True
+            ),
+            keras.layers.Normalization(mean=0.0, variance=255.0**2),
+            copy,
+        ],
+        name="simclr_encoder",
+    )
+
+
 def get_classifier(
     augmenter: keras.Model, encoder: keras.Model, num_classes: int = 10, name="classifier"
 ) -> keras.Sequential:

@@ -107,3 +107,36 @@ class ContrastiveModel(keras.Model):
         if self.learnable_temperature:  # a fixed temperature needs no tracking in the step
             self.temperature_tracker.update_state(self.temperature)
         return c_loss + p_loss
+
+
+class UnlabelledContrastiveModel(ContrastiveModel):
+    """`ContrastiveModel` for images without labels (a folder without class folders): no
+    probe. Inputs: uint8 images (U, H, W, 3); reports c_loss and c_acc (on test pairs when
+    validating)."""
+
+    def __init__(self, encoder, projection_head, contrastive_augmenter, **kwargs):
+        super().__init__(encoder, projection_head, None, contrastive_augmenter, None, **kwargs)
+
+    @property
+    def metrics(self):
+        trackers = [self.c_loss_tracker, self.c_acc_tracker]
+        return trackers + ([self.temperature_tracker] if self.learnable_temperature else [])
+
+    def call(self, images, training=False):
+        views = [self.contrastive_augmenter(images, training=True) for _ in range(2)]
+        projections = [
+            self.projection_head(self.encoder(view, training=training), training=training)
+            for view in views
+        ]  # 2 x (U, width)
+        return {"projections_1": projections[0], "projections_2": projections[1]}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        y_pred = {name: ops.cast(value, "float32") for name, value in y_pred.items()}
+        c_loss, similarities = self.loss_fn(
+            y_pred["projections_1"], y_pred["projections_2"], self.temperature
+        )
+        self.c_loss_tracker.update_state(c_loss)
+        self.c_acc_tracker.update_state(contrastive_accuracy(similarities))
+        if self.learnable_temperature:
+            self.temperature_tracker.update_state(self.temperature)
+        return c_loss

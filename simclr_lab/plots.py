@@ -168,6 +168,57 @@ def plot_retrieval(query_images, gallery_images, encoders: dict, queries=5, k=6)
     return fig
 
 
+def nearest_neighbours(features, queries, k: int) -> np.ndarray:
+    """Indices (Q, k) of the k rows of `features` (N, D) most cosine-similar to each query row
+    index in `queries` (Q,), the query itself left out."""
+    features = np.asarray(features, dtype="float32")
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    similarities = unit[queries] @ unit.T  # (Q, N)
+    similarities[np.arange(len(queries)), queries] = -np.inf
+    return np.argsort(-similarities, axis=1, kind="stable")[:, :k]
+
+
+def plot_neighbours(images, features, queries=6, k=6, seed=0, labels=None, class_names=None):
+    """A gallery: a column of query images, each followed by its k nearest neighbours among
+    all `images` (N, H, W, 3) by cosine similarity of their `features` (N, D).
+
+    queries: how many, drawn with `seed`, or an array of image indices. With labels (N,) and
+    class_names each image is captioned with its class.
+    """
+    images, features = np.asarray(images), np.asarray(features)
+    if len(images) != len(features) or len(images) < 2:
+        raise ValueError(
+            f"need one feature row per image and at least 2 images; got {len(images)} images "
+            f"and {len(features)} feature rows."
+        )
+    if not 1 <= k < len(images):
+        raise ValueError(f"k={k} must be from 1 to {len(images) - 1} (the other images).")
+    if np.ndim(queries) == 0:
+        count = min(int(queries), len(images))
+        queries = np.random.default_rng(seed).choice(len(images), count, replace=False)
+    queries = np.asarray(queries)
+    nearest = nearest_neighbours(features, queries, k)
+    fig, axes = plt.subplots(
+        len(queries), k + 1, figsize=(1.2 * (k + 1), 1.3 * len(queries)), squeeze=False
+    )
+    for row, (query, found) in enumerate(zip(queries, nearest)):
+        for column, index in enumerate([query, *found]):
+            ax = axes[row, column]
+            ax.imshow(images[index])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if labels is not None:
+                ax.set_xlabel(class_names[labels[index]], fontsize=6)
+        for spine in axes[row, 0].spines.values():
+            spine.set(color="tab:red", linewidth=2)
+    axes[0, 0].set_title("query", fontsize=9, color="tab:red")
+    for column in range(1, k + 1):
+        axes[0, column].set_title(f"neighbour {column}", fontsize=7)
+    fig.suptitle("Nearest neighbours in the encoder's feature space (cosine)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_similarity_matrix(similarities, title="Similarities of two views (rows: view 1)"):
     """Heatmap of an (N, N) similarity matrix; the positives are on the diagonal."""
     similarities = np.asarray(similarities)

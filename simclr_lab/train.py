@@ -22,8 +22,10 @@ from simclr_lab.batching import (
     EvalStream,
     LabelledStream,
     PairedStream,
+    UnlabelledStream,
     one_pass_steps,
     plan_batches,
+    plan_unlabelled_batches,
 )
 from simclr_lab.cache import (
     DamagedRun,
@@ -44,7 +46,7 @@ from simclr_lab.data import Splits
 from simclr_lab.distribute import active, over_devices
 from simclr_lab.encoder import get_classifier, get_encoder, get_linear_probe, get_projection_head
 from simclr_lab.evaluate import accuracy_key
-from simclr_lab.model import ContrastiveModel
+from simclr_lab.model import ContrastiveModel, UnlabelledContrastiveModel
 
 TEST_BATCH_SIZE = 525  # the reference batches the test split at 525
 
@@ -88,6 +90,8 @@ def augmenter_for(settings: AugmentConfig) -> keras.Sequential:
 
 
 def pretraining_plan(config: Config, splits: Splits) -> BatchPlan:
+    if not splits.has_labels:  # every image of the batch unlabelled
+        return plan_unlabelled_batches(len(splits.unlabelled), config.pretrain.batch_size)
     return plan_batches(
         len(splits.unlabelled),
         len(splits.labelled_labels),
@@ -141,6 +145,26 @@ def build_contrastive_model(
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
     sample = splits.labelled_images[:2]
     model((splits.unlabelled[:2], sample))  # build every layer's weights
+    return model
+
+
+def build_unlabelled_model(config: Config, splits: Splits, steps_per_epoch: int = 1):
+    """A compiled, built `UnlabelledContrastiveModel` for `config`: pretraining without
+    labels (no probe), weights freshly initialised."""
+    keras.utils.set_random_seed(config.seed)
+    width, settings = config.model.width, config.pretrain
+    model = UnlabelledContrastiveModel(
+        encoder=get_encoder(width, splits.image_shape[0], config.model.precision),
+        projection_head=get_projection_head(
+            width, config.model.projection_batchnorm, config.model.precision
+        ),
+        contrastive_augmenter=augmenter_for(settings.augment),
+        temperature=settings.temperature,
+        learnable_temperature=settings.learnable_temperature,
+        loss=settings.loss,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
+    model(splits.unlabelled[:2])  # build every layer's weights
     return model
 
 
@@ -200,7 +224,7 @@ class Phase:
     model: keras.Model
     run: RunDir
     train_stream: object  # PairedStream or LabelledStream
-    test_stream: EvalStream
+    test_stream: EvalStream | None  # None: no labels, no validation
     epochs: int
     seed: int
 
@@ -280,8 +304,14 @@ def pretraining_key(config: Config) -> dict:
 def pretrain(
     config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2, log=print
 ) -> PhaseResult:
-    """Contrastive pretraining with the online probe; returns a PhaseResult (ContrastiveModel)."""
+    """Contrastive pretraining with the online probe; returns a PhaseResult (ContrastiveModel).
+
+    Splits without labels (a folder without class folders) train an
+    `UnlabelledContrastiveModel`: the contrastive loss alone, no probe, no validation.
+    """
     plan = pretraining_plan(config, splits)
+    if not splits.has_labels:
+        return _pretrain_unlabelled(config, splits, plan, cache_dir, callbacks, verbose, log)
     stream = PairedStream(
         splits.unlabelled,
         splits.labelled_images,
@@ -346,6 +376,27 @@ def provenance(result: PhaseResult) -> str:
     if result.from_cache:
         return f"loaded from the cache ({result.run_dir.name})"
     return f"trained here in {result.seconds:.0f} s"
+
+
+def _pretrain_unlabelled(config, splits, plan, cache_dir, callbacks, verbose, log):
+    stream = UnlabelledStream(splits.unlabelled, plan, config.pretrain.epochs, config.seed)
+    with over_devices(config, pretraining=(plan.unlabelled_per_step, 0)):
+        model = build_unlabelled_model(config, splits, plan.steps)
+        key = {**pretraining_key(config), **_data_key(splits), "labels": False}
+        return _run_phase(
+            Phase(
+                "pretraining",
+                model,
+                RunDir(cache_dir or default_cache_dir(), "pretraining", key),
+                stream,
+                None,
+                config.pretrain.epochs,
+                config.seed,
+            ),
+            callbacks,
+            verbose,
+            log,
+        )
 
 
 def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_options):

@@ -11,8 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "simclr_lab"
 
 # Bottom to top: a module may import its own layer and the layers below it, never one above.
-DATA = {"data", "composite", "synthetic", "batching"}
-STUDIES = {"compare", "sweep", "study", "bench"}
+DATA = {"data", "composite", "synthetic", "batching", "folder"}
+STUDIES = {"compare", "sweep", "study", "bench", "own_images"}
 FACES = {"cli", "widgets", "dashboard"}  # the only modules that face the user
 LAYERS = [
     ("settings", {"config"}),

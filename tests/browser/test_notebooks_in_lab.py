@@ -13,6 +13,7 @@ LESSONS = [
     "04_linear_probe.ipynb",
     "05_finetuning.ipynb",
     "06_comparison.ipynb",
+    "08_your_own_images.ipynb",
 ]
 
 

@@ -1,0 +1,482 @@
+"""A folder of one's own images as a source: every image unlabelled, and class labels when
+the folder holds one subfolder per class.
+
+    my_images/          flat: no labels (pretraining only)
+        a.jpg  b.png ...
+    my_images/          one subfolder per class: labels for the probe, baseline, finetuning
+        cats/ a.jpg ...
+        dogs/ b.png ...
+
+Files are scanned once, sorted, so every run sees them in the same order. Each image is
+decoded by TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP, WebP), made RGB (grey
+repeated, transparency laid over white, palettes expanded), centre-cropped to a square and
+resized (antialiased bilinear, `tf.image.resize`), once, into a uint8 `.npy` file
+under the cache folder. Later epochs and later runs read that file through a memory map
+(`np.load(mmap_mode="r")`), so memory stays bounded whatever the folder's size. The cache
+entry is keyed by the file list, each file's size and modification time, and the image size:
+a changed folder is decoded again. Nothing in the folder is ever written.
+
+Files that cannot be decoded are skipped, counted and named in one warning; hidden files
+and folders (".ipynb_checkpoints", ".DS_Store") are passed over silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simclr_lab.cache import atomic_write_text, default_cache_dir
+from simclr_lab.config import MAX_TEST, DataConfig
+from simclr_lab.data import Splits, balanced_subset
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
+TEST_FRACTION, TEST_SEED = 0.2, 11  # a fixed fifth of every class is held out for testing
+DECODE_CHUNK = 512  # images decoded between two flushes of the cache file
+CACHE_FORMAT = 1  # bump when decoding changes, so old cache entries are not reused
+SHOWN_NAMES = 10  # files named in a message; the rest are counted
+DEMO_MARKER = ".simclr-lab-demo.json"
+
+
+class FolderError(ValueError):
+    """A folder of images cannot be used as it is; the message says why and what to do."""
+
+
+class UnreadableImagesWarning(UserWarning):
+    """Some files of a folder could not be decoded as images and were skipped."""
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What a folder holds, before any decoding: files relative to `root` (sorted), with their
+    class when the folder has one subfolder per class."""
+
+    root: Path
+    files: tuple[str, ...]  # posix paths relative to root
+    labels: tuple[int, ...] | None  # class index of each file; None: a flat folder
+    class_names: tuple[str, ...]  # the class folders' names, sorted; () when flat
+    passed_over: tuple[str, ...]  # non-image files beside the class folders, not read
+    stamps: tuple[tuple[int, int], ...]  # (size in bytes, mtime in ns) of each file
+
+    @property
+    def key(self) -> str:
+        """A hash of the file list, sizes and modification times."""
+        text = json.dumps([self.files, self.stamps, self.class_names])
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _shown(names, limit: int = SHOWN_NAMES) -> str:
+    names = list(names)
+    more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _visible(entries):
+    return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def scan_folder(path) -> FolderScan:
+    """The images under `path`, flat or one subfolder per class; FolderError when the folder
+    is missing, empty, of mixed depth, or has a single class folder."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        where = "is not a folder" if root.exists() else "does not exist"
+        raise FolderError(f"data.folder={str(path)!r} {where}; point it at a folder of images.")
+    with os.scandir(root) as it:
+        top = _visible(it)
+    folders = [e for e in top if e.is_dir()]
+    files = [e for e in top if not e.is_dir()]
+    if not top:
+        raise FolderError(f"data.folder={str(path)!r} is empty; put image files in it.")
+    if not folders:
+        names = [e.name for e in files]
+        return FolderScan(root, tuple(names), None, (), (), _stamps(root, names))
+    images_on_top = [e.name for e in files if e.name.lower().endswith(IMAGE_SUFFIXES)]
+    nested, class_files = [], {}
+    for entry in folders:
+        with os.scandir(entry.path) as it:
+            inside = _visible(it)
+        nested += [f"{entry.name}/{e.name}/" for e in inside if e.is_dir()]
+        class_files[entry.name] = [f"{entry.name}/{e.name}" for e in inside if not e.is_dir()]
+    if images_on_top or nested:
+        found = [f"images at the top ({_shown(images_on_top)})"] if images_on_top else []
+        found += [f"folders inside class folders ({_shown(nested)})"] if nested else []
+        raise FolderError(
+            f"data.folder={str(path)!r} mixes depths: it has class folders "
+            f"({_shown(e.name + '/' for e in folders)}) and {' and '.join(found)}. Use either "
+            "images directly in the folder (no labels) or one subfolder of images per class."
+        )
+    if len(folders) == 1:
+        raise FolderError(
+            f"data.folder={str(path)!r} has a single subfolder, {folders[0].name}/: one class "
+            f"is no labelling. Point data.folder at {str(root / folders[0].name)!r} to "
+            "pretrain without labels, or add a subfolder for each other class."
+        )
+    names, labels = [], []
+    for index, entry in enumerate(folders):
+        names += class_files[entry.name]
+        labels += [index] * len(class_files[entry.name])
+    passed_over = tuple(e.name for e in files)
+    return FolderScan(
+        root,
+        tuple(names),
+        tuple(labels),
+        tuple(e.name for e in folders),
+        passed_over,
+        _stamps(root, names),
+    )
+
+
+def _stamps(root: Path, names) -> tuple[tuple[int, int], ...]:
+    stamps = []
+    for name in names:
+        info = (root / name).stat()
+        stamps.append((info.st_size, info.st_mtime_ns))
+    return tuple(stamps)
+
+
+# ---------------------------------------------------------------- decoding, once, into a cache
+
+
+def _decoder(image_size: int):
+    """A compiled function: encoded bytes -> (size, size, 3) uint8 RGB."""
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise FolderError(
+            "source 'folder' decodes images with TensorFlow: pip install tensorflow-cpu"
+        ) from error
+
+    def to_rgb(image):  # (H, W, C) uint8, C in 1..4 -> (H, W, 3) float32
+        image = tf.cast(image, "float32")
+        channels = tf.shape(image)[-1]
+        colour = tf.cond(
+            channels >= 3, lambda: image[..., :3], lambda: tf.repeat(image[..., :1], 3, axis=-1)
+        )
+        has_alpha = tf.logical_or(tf.equal(channels, 2), tf.equal(channels, 4))
+        alpha = tf.cond(
+            has_alpha, lambda: image[..., -1:] / 255.0, lambda: tf.ones_like(image[..., :1])
+        )
+        return colour * alpha + 255.0 * (1.0 - alpha)  # transparent parts become white
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def decode(contents):
+        image = to_rgb(tf.io.decode_image(contents, expand_animations=False))  # a GIF: frame 1
+        # The centre square, as keras.layers.Resizing(crop_to_aspect_ratio=True) takes it (in
+        # TensorFlow itself, whatever Keras' backend, so that it runs in this tf.function).
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.minimum(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        square = image[top : top + side, left : left + side]
+        resized = tf.image.resize(square, (image_size, image_size), "bilinear", antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), "uint8")
+
+    return decode
+
+
+def _decode_error(contents: bytes, error: Exception) -> str:
+    """TensorFlow's reason, in one line, for a file it cannot decode."""
+    import tensorflow as tf
+
+    try:
+        tf.io.decode_image(contents, expand_animations=False)
+    except tf.errors.OpError as eager:
+        text = eager.message.split("}}")[-1].split("[Op:")[0].strip()
+        return text or type(error).__name__
+    return "not decodable as an image"
+
+
+def _cache_root(cache_dir) -> Path:
+    return Path(cache_dir or default_cache_dir()) / "folders"
+
+
+def decode_folder(scan: FolderScan, image_size: int, cache_dir=None, log=print) -> Path:
+    """The cache entry (a folder holding images.npy and index.json) of `scan` at
+    `image_size`, decoded now if it is not there yet; the images are written a chunk at a
+    time, never all held in memory."""
+    import tensorflow as tf
+
+    entry = _cache_root(cache_dir) / f"{scan.key}-{image_size}px-v{CACHE_FORMAT}"
+    if (entry / "index.json").is_file():
+        return entry
+    log(
+        f"Decoding the {len(scan.files):,} files of {scan.root} at {image_size}x{image_size}, "
+        f"once, into {entry} (later runs read that)."
+    )
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(_make_temp_dir(entry))
+    except OSError as error:
+        raise FolderError(
+            f"the decoded images go to {entry.parent}, which cannot be written "
+            f"({error.strerror or error}); choose another cache folder (--cache-dir or "
+            "$SIMCLR_LAB_CACHE)."
+        ) from error
+    try:
+        decode = _decoder(image_size)
+        shape = (len(scan.files), image_size, image_size, 3)
+        images = np.lib.format.open_memmap(temp / "all.npy", "w+", "uint8", shape)
+        kept, skipped = [], {}
+        for index, name in enumerate(scan.files):
+            contents = (scan.root / name).read_bytes()
+            try:
+                images[len(kept)] = decode(contents).numpy()
+                kept.append(index)
+            except (tf.errors.OpError, ValueError) as error:
+                skipped[name] = _decode_error(contents, error)
+            if index % DECODE_CHUNK == DECODE_CHUNK - 1:
+                images.flush()
+        images.flush()
+        if len(kept) < len(scan.files):  # drop the rows of skipped files
+            _write_kept(images, len(kept), temp / "images.npy")
+        del images
+        if len(kept) < len(scan.files):
+            (temp / "all.npy").unlink()
+        else:
+            os.replace(temp / "all.npy", temp / "images.npy")
+        labels = None if scan.labels is None else [scan.labels[i] for i in kept]
+        index = {
+            "root": str(scan.root),
+            "files": [scan.files[i] for i in kept],
+            "labels": labels,
+            "class_names": list(scan.class_names),
+            "skipped": skipped,
+            "image_size": image_size,
+        }
+        atomic_write_text(temp / "index.json", json.dumps(index))
+        try:
+            os.replace(temp, entry)
+        except OSError:  # another process finished the same entry first
+            shutil.rmtree(temp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return entry
+
+
+def _make_temp_dir(entry: Path) -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}.")
+
+
+def _write_kept(images: np.ndarray, count: int, path: Path) -> None:
+    """The first `count` rows of `images` as their own .npy file, a chunk at a time."""
+    out = np.lib.format.open_memmap(path, "w+", "uint8", (count, *images.shape[1:]))
+    for start in range(0, count, DECODE_CHUNK):
+        stop = min(start + DECODE_CHUNK, count)
+        out[start:stop] = images[start:stop]
+    out.flush()
+    del out
+
+
+@dataclass(frozen=True)
+class DecodedFolder:
+    """A folder's decoded images (N, S, S, 3) uint8, memory-mapped, and what was read."""
+
+    images: np.ndarray
+    labels: np.ndarray | None  # (N,) int32, or None for a flat folder
+    files: tuple[str, ...]
+    class_names: tuple[str, ...]
+    skipped: dict  # {file: TensorFlow's reason}
+    root: Path
+
+
+def load_folder(path, image_size: int, cache_dir=None, log=print) -> DecodedFolder:
+    """Scan, decode once (cached), and open the images of `path`; warns once, naming them,
+    about files that are not images; FolderError when none is."""
+    scan = scan_folder(path)
+    entry = decode_folder(scan, image_size, cache_dir, log)
+    index = json.loads((entry / "index.json").read_text())
+    skipped = index["skipped"]
+    unread = {**skipped, **dict.fromkeys(scan.passed_over, "not in a class folder")}
+    if not index["files"]:
+        raise FolderError(
+            f"data.folder={str(path)!r} holds no image TensorFlow can decode (JPEG, PNG, GIF, "
+            f"BMP, WebP): {len(unread):,} files, e.g. "
+            + _shown(f"{name} ({why})" for name, why in unread.items())
+        )
+    if unread:
+        warnings.warn(
+            f"{len(unread):,} of the {len(scan.files) + len(scan.passed_over):,} files in "
+            f"{scan.root} are skipped: "
+            + _shown(f"{name} ({why})" for name, why in unread.items()),
+            UnreadableImagesWarning,
+            stacklevel=2,
+        )
+    labels = index["labels"]
+    return DecodedFolder(
+        np.load(entry / "images.npy", mmap_mode="r"),
+        None if labels is None else np.asarray(labels, dtype="int32"),
+        tuple(index["files"]),
+        tuple(index["class_names"]),
+        skipped,
+        scan.root,
+    )
+
+
+# ---------------------------------------------------------------- splits
+
+
+def held_out_counts(class_sizes, total_test: int | None = None) -> np.ndarray:
+    """Images held out for testing per class (K,): a fifth of each (or `total_test` shared in
+    proportion), at least one, at most MAX_TEST in all, always leaving one for labels."""
+    sizes = np.asarray(class_sizes)
+    fraction = TEST_FRACTION if total_test is None else total_test / sizes.sum()
+    fraction = min(fraction, MAX_TEST / sizes.sum())
+    return np.clip(np.round(sizes * fraction).astype(int), 1, np.maximum(sizes - 1, 1))
+
+
+def _check_class_sizes(sizes, names, config: DataConfig, where: str, path) -> None:
+    """FolderError naming the class folders too small for a test image and the labels asked."""
+    sizes = np.asarray(sizes)
+    held = held_out_counts(sizes, config.num_test)
+    left = sizes - held
+    needed = config.labels_per_class or 1  # None: every image left is a label
+    small = [i for i in range(len(sizes)) if sizes[i] < 2 or left[i] < needed]
+    if not small:
+        return
+    detail = _shown(f"{names[i]}/ ({sizes[i]:,} {where}, {max(left[i], 0):,} left)" for i in small)
+    most = int(left.min())
+    hint = (
+        f"set data.labels_per_class to at most {most} (--set data.labels_per_class={most})"
+        if most >= 1
+        else "put at least 2 images in every class folder"
+    )
+    raise FolderError(
+        f"data.folder={str(path)!r}: every class needs one image for the test split and "
+        f"labels_per_class={config.labels_per_class} for labels, after a fifth of each class "
+        f"is held out for testing; too few in {detail}. Add images or {hint}."
+    )
+
+
+def folder_splits(config: DataConfig, cache_dir=None, log=print) -> Splits:
+    """Splits of `config.folder`: every image unlabelled (a memory map); with class folders,
+    a seeded fifth of each class held out as the test split and the labelled subset
+    (`labels_per_class` a class, seeded) drawn from the rest. Pretraining sees every image,
+    test images included, without their labels."""
+    size = config.image_size
+    scan = scan_folder(config.folder)  # cheap: refuse small classes before decoding
+    if scan.labels is not None:
+        sizes = np.bincount(scan.labels, minlength=len(scan.class_names))
+        _check_class_sizes(sizes, scan.class_names, config, "files", config.folder)
+    decoded = load_folder(config.folder, size, cache_dir, log)
+    images = decoded.images
+    unlabelled = images if config.num_unlabelled is None else images[: config.num_unlabelled]
+    if config.num_unlabelled is not None and config.num_unlabelled > len(images):
+        raise FolderError(
+            f"num_unlabelled={config.num_unlabelled:,} but data.folder={config.folder!r} holds "
+            f"{len(images):,} images; set it to at most that, or to null for all."
+        )
+    empty = np.zeros((0, size, size, 3), dtype="uint8")
+    if decoded.labels is None:
+        no_labels = np.zeros(0, dtype="int32")
+        return Splits(
+            "folder", unlabelled, empty, no_labels, empty, no_labels, (), origin=str(decoded.root)
+        )
+    labels, names = decoded.labels, decoded.class_names
+    sizes = np.bincount(labels, minlength=len(names))
+    _check_class_sizes(sizes, names, config, "readable images", config.folder)
+    test = _held_out(labels, held_out_counts(sizes, config.num_test))
+    pool = np.setdiff1d(np.arange(len(labels)), test)
+    chosen = pool[balanced_subset(labels[pool], config.labels_per_class, len(names), config.seed)]
+    return Splits(
+        "folder",
+        unlabelled,
+        np.asarray(images[chosen]),
+        labels[chosen],
+        np.asarray(images[test]),
+        labels[test],
+        names,
+        None,  # no label sweep: the unlabelled pool holds the test images
+        str(decoded.root),
+    )
+
+
+def _held_out(labels: np.ndarray, per_class: np.ndarray) -> np.ndarray:
+    """Sorted indices of `per_class[c]` images of every class c, drawn with TEST_SEED."""
+    rng = np.random.default_rng(TEST_SEED)
+    chosen = [
+        rng.permutation(np.flatnonzero(labels == c))[:count] for c, count in enumerate(per_class)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def folder_settings(path) -> dict:
+    """The dotted settings that point a preset at a folder: source "folder", every image
+    (a preset's num_unlabelled and num_test are for its own source)."""
+    return {
+        "data.source": "folder",
+        "data.folder": str(Path(path).expanduser()),
+        "data.num_unlabelled": None,
+        "data.num_test": None,
+    }
+
+
+def check_outside(folder, **paths) -> None:
+    """FolderError when an output path lies inside the data folder: nothing is written there."""
+    root = Path(folder).expanduser().resolve()
+    for name, path in paths.items():
+        if path is None:
+            continue
+        target = Path(path).expanduser().resolve()
+        if target == root or root in target.parents:
+            raise FolderError(
+                f"{name}={str(path)!r} is inside data.folder={str(folder)!r}; nothing is "
+                f"written into the folder of images: choose a {name} outside it."
+            )
+
+
+# ---------------------------------------------------------------- a demo folder
+
+
+def write_demo_folder(path, per_class: int = 150, source: str = "fashion_mnist_composite"):
+    """A folder of PNG and JPEG files, one subfolder per class, for trying the folder source:
+    `per_class` images of each class of the Fashion-MNIST composite (or of the synthetic
+    shapes: `source="synthetic"`, nothing to download), every second one a JPEG.
+
+    A folder that already holds this demo is left as it is; any other existing, non-empty
+    folder is refused, never written into. Returns the folder's Path.
+    """
+    import tensorflow as tf
+
+    from simclr_lab import composite, data, synthetic
+
+    root = Path(path).expanduser()
+    recipe = {"per_class": per_class, "source": source, "format": CACHE_FORMAT}
+    marker = root / DEMO_MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == recipe:
+        return root
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise FileExistsError(
+            f"{str(root)!r} exists and is not an empty folder; the demo is written only into "
+            "a new or empty one."
+        )
+    if source == "synthetic":
+        images, labels = synthetic.make_shapes(per_class * 10 * 2, 32, seed=5)
+        names = synthetic.CLASS_NAMES
+    elif source == "fashion_mnist_composite":
+        (items, labels), _ = data.load_fashion_mnist()
+        images = composite.render_composite(items[: per_class * 10 * 2], composite.TRAIN_SEED)
+        labels, names = labels[: per_class * 10 * 2], data.FASHION_MNIST_CLASSES
+    else:
+        raise ValueError(
+            f"Unknown source={source!r}; allowed: 'fashion_mnist_composite', 'synthetic'."
+        )
+    chosen = balanced_subset(labels, per_class, len(names), seed=0)
+    for count, index in enumerate(chosen):
+        folder = root / names[labels[index]].replace("/", "_").replace(" ", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        image = images[index]
+        if count % 2:
+            (folder / f"{index:05d}.jpg").write_bytes(tf.io.encode_jpeg(image, quality=95).numpy())
+        else:
+            (folder / f"{index:05d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    atomic_write_text(marker, json.dumps(recipe))
+    return root
