@@ -265,7 +265,7 @@ def plot_label_sweep(summary: list[dict], supervised: list[dict] | None = None):
         ax.set_title(title)
         ax.grid(alpha=0.3)
     models = list(dict.fromkeys(e["model"] for e in supervised or ()))
-    for name, style in zip(models, ("k--", "k-")):
+    for name, style in zip(models, ("k--", "C3-")):
         rows = sorted((e for e in supervised if e["model"] == name), key=lambda e: e["per_class"])
         mean = np.array([e["final_acc"] for e in rows]) * 100
         low_high = np.array([(e["final_acc_min"], e["final_acc_max"]) for e in rows]).T * 100
@@ -296,7 +296,7 @@ def plot_pretraining_gains(settings: list[dict]):
     """
     if not settings:
         raise ValueError("settings is empty: pass at least one measured setting.")
-    fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(settings)), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6, 2.4 * len(settings)), 4.6))
     x = np.arange(len(settings))
     for offset, key, label in (
         (-0.2, "baseline", "supervised baseline"),

@@ -374,7 +374,7 @@ def provenance(result: PhaseResult) -> str:
     if result.shipped:
         return result.shipped
     if result.from_cache:
-        return f"loaded from the cache ({result.run_dir.name})"
+        return f"from the cache: {result.run_dir.name}"
     return f"trained here in {result.seconds:.0f} s"
 
 

@@ -42,7 +42,7 @@ def test_compare_smoke_end_to_end(tmp_path, capsys):
     assert (out / "table.md").read_text().startswith("| run |")
     # A second run loads every phase from the cache.
     assert main(_smoke_compare(out, tmp_path / "cache")) == 0
-    assert capsys.readouterr().out.count("(loaded from the cache (") == 3
+    assert capsys.readouterr().out.count("(from the cache: ") == 3
 
 
 def test_set_overrides_reach_the_config(tmp_path, capsys):
