@@ -50,6 +50,33 @@ def _median_time(fn, steps: int, warmup: int) -> float:
     return float(np.median([_timed(fn) for _ in range(steps)]))
 
 
+def method_step_seconds(config, splits: Splits, methods: dict, steps=5, warmup=2) -> dict:
+    """{name: median seconds of one pretraining step} for each {name: dotted changes} of
+    `config` (e.g. {"Barlow Twins": {"pretrain.method": "barlow_twins"}}), on the first batch
+    of `splits`. The models take turns step by step, so a machine busy with other work slows
+    them alike."""
+    plan = plan_batches(
+        len(splits.unlabelled),
+        len(splits.labelled_labels),
+        config.pretrain.batch_size,
+        config.pretrain.labelled_per_step,
+    )
+    stream = PairedStream(splits.unlabelled, splits.labelled_images, splits.labelled_labels, plan)
+    (u, x), y = stream[0]
+    models = {
+        name: build_contrastive_model(config.replace(**changes), splits, plan.steps)
+        for name, changes in methods.items()
+    }
+    for model in models.values():
+        for _ in range(warmup):
+            model.train_on_batch((u, x), y)
+    times = {name: [] for name in models}
+    for _ in range(steps):
+        for name, model in models.items():
+            times[name].append(_timed(lambda model=model: model.train_on_batch((u, x), y)))
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 class _AugmentOnly(keras.Model):
     """Two strong views of a batch, as the training step makes them (for timing)."""
 

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from simclr_lab import distribute, evaluate, own_images, plots, train
+from simclr_lab import diagnostics, distribute, evaluate, own_images, plots, train
 from simclr_lab.cache import (
     atomic_write_text,
     check_writable_dir,
@@ -58,7 +58,16 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     phases = {}
     for phase, run in (
         ("baseline", lambda: train.train_baseline(config, splits, cache_dir, verbose=verbose)),
-        ("pretraining", lambda: train.pretrain(config, splits, cache_dir, verbose=verbose)),
+        (
+            "pretraining",
+            lambda: train.pretrain(
+                config,
+                splits,
+                cache_dir,
+                callbacks=[diagnostics.DiagnosticsMonitor(splits.test_images)],
+                verbose=verbose,
+            ),
+        ),
         (
             "finetuning",
             lambda: train.finetune(
@@ -94,6 +103,10 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
             for name, result in phases.items()
         },
         "frozen_features": frozen,
+        # the pretrained model's collapse diagnostics (per epoch in its history when trained)
+        "diagnostics": diagnostics.model_diagnostics(
+            phases["pretraining"].model, splits.test_images
+        ),
         "wall_seconds": time.perf_counter() - start,
     }
     table = comparison_table(metrics)

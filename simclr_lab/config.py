@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 SOURCES = ("stl10", "fashion_mnist", "fashion_mnist_composite", "synthetic", "folder")
 EVALUATION_SPLITS = ("test", "validation")
 LOSSES = ("infonce", "ntxent")
+# How the encoder is pretrained: "simclr" (the contrastive `loss` above, with negatives), or a
+# method without negatives: "positives_only" (pull two views together: collapses), "simsiam"
+# (a predictor on one branch, stop-gradient on the other) or "barlow_twins" (decorrelation).
+METHODS = ("simclr", "positives_only", "simsiam", "barlow_twins")
+DEFAULT_METHOD = "simclr"
 RECIPES = ("reference", "paper")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
@@ -163,6 +168,7 @@ class PretrainConfig:
     temperature: float = 0.1  # lower: sharper softmax, higher contrastive accuracy
     learnable_temperature: bool = False  # ALIGN: train log(temperature), starting at the above
     loss: str = "infonce"  # the reference's symmetric InfoNCE (N-1 negatives); or "ntxent"
+    method: str = DEFAULT_METHOD  # "simclr" uses `loss` and `temperature`; see METHODS
     learning_rate: float = 1e-3  # Adam's default
     schedule: str = "constant"  # or "cosine" decay to zero
     warmup_fraction: float = 0.0  # share of all steps spent warming up (cosine only)
@@ -175,6 +181,13 @@ class PretrainConfig:
         _number("temperature", self.temperature, 0, closed=(False, True))
         _boolean("learnable_temperature", self.learnable_temperature)
         _choice("loss", self.loss, LOSSES)
+        _choice("method", self.method, METHODS)
+        if self.learnable_temperature and self.method != DEFAULT_METHOD:
+            _expect(
+                "learnable_temperature",
+                self.learnable_temperature,
+                f"false when method={self.method!r} (a method without a temperature)",
+            )
         _number("learning_rate", self.learning_rate, 0, closed=(False, True))
         _choice("schedule", self.schedule, SCHEDULES)
         _number("warmup_fraction", self.warmup_fraction, 0, 1, closed=(True, False))

@@ -27,6 +27,14 @@ PANELS = {
     ],
     "supervised": [("loss", ["loss", "val_loss"]), ("accuracy", ["acc", "val_acc"])],
 }
+# Panels drawn only once a callback adds their keys (`diagnostics.DiagnosticsMonitor`).
+OPTIONAL_PANELS = {
+    "pretraining": [
+        ("std of normalised projections", ["val_emb_std"]),
+        ("effective rank", ["val_eff_rank"]),
+    ],
+    "supervised": [],
+}
 
 
 def in_notebook() -> bool:
@@ -180,7 +188,11 @@ class LiveDashboard(keras.callbacks.Callback):
 
     def _draw(self):
         """Training metrics as lines over steps, validation metrics as dots at epoch ends."""
-        panels = PANELS[self.phase]
+        panels = PANELS[self.phase] + [
+            (title, keys)
+            for title, keys in OPTIONAL_PANELS[self.phase]
+            if any(self.history.get(key) for key in keys)
+        ]
         fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
         for ax, (title, keys) in zip(axes[0], panels):
             for key in keys:

@@ -84,20 +84,41 @@ def encoder_multiply_adds(image_size: int, width: int = 128) -> int:
 
 
 def get_projection_head(
-    width: int = 128, batchnorm: bool = False, precision: str = "float32"
+    width: int = 128,
+    batchnorm: bool = False,
+    precision: str = "float32",
+    output_batchnorm: bool = False,
 ) -> keras.Sequential:
     """Dense(width, ReLU), Dense(width): (B, width) features -> (B, width) projections.
 
     The loss acts on the projections, so the encoder's features need not discard what the
-    augmentations vary; `batchnorm=True` adds BatchNorm after the hidden layer (SimCLR v1).
+    augmentations vary; `batchnorm=True` adds BatchNorm after the hidden layer (SimCLR v1),
+    `output_batchnorm=True` after the last one (SimSiam's projector).
     """
     precision = _layer_dtype(precision)
     hidden = [keras.layers.Dense(width, use_bias=not batchnorm, dtype=precision)]
     if batchnorm:
         hidden.append(keras.layers.BatchNormalization(dtype=precision))
+    output = [keras.layers.Dense(width, use_bias=not output_batchnorm, dtype=precision)]
+    if output_batchnorm:
+        output.append(keras.layers.BatchNormalization(dtype=precision))
     return keras.Sequential(
-        hidden + [keras.layers.ReLU(dtype=precision), keras.layers.Dense(width, dtype=precision)],
-        name="projection_head",
+        hidden + [keras.layers.ReLU(dtype=precision)] + output, name="projection_head"
+    )
+
+
+def get_predictor(width: int = 128, precision: str = "float32") -> keras.Sequential:
+    """SimSiam's predictor: Dense(width // 4), BatchNorm, ReLU, Dense(width): (B, width) ->
+    (B, width), a bottleneck as in the paper (512 for 2048)."""
+    precision = _layer_dtype(precision)
+    return keras.Sequential(
+        [
+            keras.layers.Dense(max(width // 4, 1), use_bias=False, dtype=precision),
+            keras.layers.BatchNormalization(dtype=precision),
+            keras.layers.ReLU(dtype=precision),
+            keras.layers.Dense(width, dtype=precision),
+        ],
+        name="predictor",
     )
 
 

@@ -3,6 +3,10 @@
 One optimizer updates everything, but the probe sees its features through `stop_gradient`,
 so the encoder learns from the contrastive loss alone and the probe from the labels alone
 (with Adam's per-weight state this is the same as the reference's two optimizers).
+
+Other methods than SimCLR (`config.METHODS`) change only the loss on the projections;
+"simsiam" adds a predictor on top of the projection head, and its loss stops the gradient
+through the branch it predicts.
 """
 
 from __future__ import annotations
@@ -12,7 +16,18 @@ import math
 import keras
 from keras import ops
 
-from simclr_lab.loss import contrastive_accuracy, get_loss
+from simclr_lab.config import DEFAULT_METHOD, METHODS
+from simclr_lab.loss import (
+    barlow_twins_loss,
+    contrastive_accuracy,
+    get_loss,
+    positives_only_loss,
+    simsiam_loss,
+)
+
+# Methods whose projection head ends in BatchNorm, as SimSiam's projector does: positives-only
+# gets it too, so that it differs from SimSiam only by the predictor and the stop-gradient.
+OUTPUT_BATCHNORM_METHODS = ("positives_only", "simsiam")
 
 
 class ContrastiveModel(keras.Model):
@@ -22,6 +37,9 @@ class ContrastiveModel(keras.Model):
     Reports c_loss and c_acc (contrastive, on two strong views of every image; on test pairs
     when validating), p_loss and p_acc (the linear probe on weakly augmented labelled images
     during training, on plain test images when validating).
+
+    method: "simclr" (`loss` at `temperature`) or a method without negatives (`METHODS`);
+    "simsiam" needs a `predictor` (width -> width), the others take none.
     """
 
     def __init__(
@@ -34,11 +52,19 @@ class ContrastiveModel(keras.Model):
         temperature: float = 0.1,
         learnable_temperature: bool = False,
         loss: str = "infonce",
+        method: str = DEFAULT_METHOD,
+        predictor=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if not isinstance(temperature, (int, float)) or temperature <= 0:
             raise ValueError(f"temperature={temperature!r} must be > 0.")
+        if method not in METHODS:
+            allowed = ", ".join(map(repr, METHODS))
+            raise ValueError(f"Unknown method={method!r}; allowed: {allowed}.")
+        if (predictor is not None) != (method == "simsiam"):
+            raise ValueError(f"method={method!r} needs a predictor exactly when it is 'simsiam'.")
+        self.method, self.predictor = method, predictor
         self.encoder = encoder
         self.projection_head = projection_head
         self.linear_probe = linear_probe
@@ -85,18 +111,31 @@ class ContrastiveModel(keras.Model):
         ]  # 2 x (N, width)
         weak = self.classification_augmenter(labelled, training=training)
         features = ops.stop_gradient(self.encoder(weak, training=False))  # (L, width)
-        return {
+        outputs = {
             "projections_1": projections[0],
             "projections_2": projections[1],
             "probe_logits": self.linear_probe(features),  # (L, classes)
         }
+        if self.predictor is not None:
+            for index, projection in enumerate(projections, start=1):
+                outputs[f"predictions_{index}"] = self.predictor(projection, training=training)
+        return outputs
+
+    def pretext_loss(self, y_pred):
+        """The method's loss on the projections, and their (N, N) similarities."""
+        p1, p2 = y_pred["projections_1"], y_pred["projections_2"]
+        if self.method == "positives_only":
+            return positives_only_loss(p1, p2)
+        if self.method == "simsiam":
+            return simsiam_loss(y_pred["predictions_1"], y_pred["predictions_2"], p1, p2)
+        if self.method == "barlow_twins":
+            return barlow_twins_loss(p1, p2)
+        return self.loss_fn(p1, p2, self.temperature)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # Losses in float32 also under a mixed-precision policy.
         y_pred = {name: ops.cast(value, "float32") for name, value in y_pred.items()}
-        c_loss, similarities = self.loss_fn(
-            y_pred["projections_1"], y_pred["projections_2"], self.temperature
-        )
+        c_loss, similarities = self.pretext_loss(y_pred)
         p_loss = ops.mean(
             ops.sparse_categorical_crossentropy(y, y_pred["probe_logits"], from_logits=True)
         )

@@ -61,6 +61,44 @@ def plot_history(history: dict, keys=None, title="Training history"):
     return fig
 
 
+# The small multiples of `plot_runs_side_by_side`: (history key, panel title).
+RUN_PANELS = (
+    ("c_loss", "pretext loss (training)"),
+    ("val_c_acc", "contrastive accuracy (held-out)"),
+    ("val_emb_std", "std of normalised projections"),
+    ("val_eff_rank", "effective rank of projections"),
+    ("val_knn_acc", "kNN accuracy (held-out)"),
+)
+
+
+def plot_runs_side_by_side(histories: dict[str, dict], panels=RUN_PANELS, reference=None):
+    """Several pretraining runs in one row of small panels, one line per run, per epoch.
+
+    histories: {run name: history dict}; panels: (key, title) pairs, a panel left out when no
+    run has its key; reference: {key: value} drawn as a dashed grey line (e.g. the
+    1/sqrt(D) of a healthy spread on the std panel).
+    """
+    if not histories:
+        raise ValueError("histories is empty: pass at least one run's history.")
+    shown = [(k, t) for k, t in panels if any(k in h for h in histories.values())]
+    if not shown:
+        raise ValueError(f"no history has any of {[k for k, _ in panels]}.")
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.1 * len(shown), 2.9), squeeze=False)
+    for ax, (key, title) in zip(axes[0], shown):
+        for name, history in histories.items():
+            if key in history:
+                values = history[key]
+                ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=name)
+        if reference and key in reference:
+            ax.axhline(reference[key], color="grey", linestyle="--", linewidth=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def show_images(rows: dict[str, np.ndarray], columns: int = 8):
     """A grid: one row per name, `columns` images a row; images (N, H, W, 3), [0, 1] or uint8."""
     if not rows:

@@ -41,12 +41,22 @@ from simclr_lab.callbacks import (
     StopOnNaN,
     TrainingDiverged,
 )
-from simclr_lab.config import AugmentConfig, Config
+from simclr_lab.config import DEFAULT_METHOD, AugmentConfig, Config
 from simclr_lab.data import Splits
 from simclr_lab.distribute import active, over_devices
-from simclr_lab.encoder import get_classifier, get_encoder, get_linear_probe, get_projection_head
+from simclr_lab.encoder import (
+    get_classifier,
+    get_encoder,
+    get_linear_probe,
+    get_predictor,
+    get_projection_head,
+)
 from simclr_lab.evaluate import accuracy_key
-from simclr_lab.model import ContrastiveModel, UnlabelledContrastiveModel
+from simclr_lab.model import (
+    OUTPUT_BATCHNORM_METHODS,
+    ContrastiveModel,
+    UnlabelledContrastiveModel,
+)
 
 TEST_BATCH_SIZE = 525  # the reference batches the test split at 525
 
@@ -131,7 +141,10 @@ def build_contrastive_model(
     model = ContrastiveModel(
         encoder=get_encoder(width, splits.image_shape[0], config.model.precision),
         projection_head=get_projection_head(
-            width, config.model.projection_batchnorm, config.model.precision
+            width,
+            config.model.projection_batchnorm,
+            config.model.precision,
+            output_batchnorm=settings.method in OUTPUT_BATCHNORM_METHODS,
         ),
         linear_probe=get_linear_probe(splits.num_classes),
         contrastive_augmenter=augmenters[0] if augmenters else augmenter_for(settings.augment),
@@ -141,6 +154,10 @@ def build_contrastive_model(
         temperature=settings.temperature,
         learnable_temperature=settings.learnable_temperature,
         loss=settings.loss,
+        method=settings.method,
+        predictor=(
+            get_predictor(width, config.model.precision) if settings.method == "simsiam" else None
+        ),
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
     sample = splits.labelled_images[:2]
@@ -296,8 +313,11 @@ def _data_key(splits: Splits) -> dict:
 
 def pretraining_key(config: Config) -> dict:
     """What the pretrained encoder depends on: not the supervised runs' epochs, batch or
-    learning rate, only their augmenter, which the online probe uses."""
+    learning rate, only their augmenter, which the online probe uses. The method is named
+    only when it is not SimCLR, so runs cached before methods existed keep their keys."""
     key = config.key_dict("data", "model", "pretrain", "seed")
+    if key["pretrain"]["method"] == DEFAULT_METHOD:
+        del key["pretrain"]["method"]
     return {**key, "probe_augment": config.key_dict("supervised")["supervised"]["augment"]}
 
 

@@ -19,7 +19,7 @@ LAYERS = [
     ("platform", {"devices", "distribute", "cache", "presets", "shipped"}),
     ("data", DATA),
     ("model", {"augment", "encoder", "loss", "model"}),
-    ("measures", {"evaluate"}),
+    ("measures", {"evaluate", "diagnostics"}),
     ("pictures", {"plots"}),
     ("training driver", {"train", "callbacks"}),
     ("studies", STUDIES),
@@ -34,7 +34,10 @@ HEADLESS = {"simclr_lab.widgets", "simclr_lab.dashboard", *SCREEN}
 NEVER = {
     "config": {"simclr_lab"},  # settings are leaves: nothing of the package
     **{m: NETWORK | {"keras.models", "keras.Model", "keras.Sequential"} for m in DATA},
-    "evaluate": {"simclr_lab.train", "simclr_lab.plots", "matplotlib"},  # numbers only
+    **{  # numbers only
+        m: {"simclr_lab.train", "simclr_lab.plots", "matplotlib"}
+        for m in ("evaluate", "diagnostics")
+    },
     **{  # the driver draws nothing and knows no screen
         m: HEADLESS | {"simclr_lab.plots", "matplotlib"} for m in ("train", "callbacks")
     },
