@@ -63,7 +63,7 @@ def plot_history(history: dict, keys=None, title="Training history"):
 
 # The small multiples of `plot_runs_side_by_side`: (history key, panel title).
 RUN_PANELS = (
-    ("c_loss", "pretext loss (training)"),
+    ("c_loss", "pretext loss (each method's scale)"),
     ("val_c_acc", "contrastive accuracy (held-out)"),
     ("val_emb_std", "std of normalised projections"),
     ("val_eff_rank", "effective rank of projections"),
@@ -85,13 +85,17 @@ def plot_runs_side_by_side(histories: dict[str, dict], panels=RUN_PANELS, refere
         raise ValueError(f"no history has any of {[k for k, _ in panels]}.")
     fig, axes = plt.subplots(1, len(shown), figsize=(3.1 * len(shown), 2.9), squeeze=False)
     for ax, (key, title) in zip(axes[0], shown):
+        scale = 100 if key.endswith("acc") else 1  # accuracies in percent, as lessons print them
         for name, history in histories.items():
             if key in history:
-                values = history[key]
+                values = np.asarray(history[key]) * scale
                 ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=name)
         if reference and key in reference:
-            ax.axhline(reference[key], color="grey", linestyle="--", linewidth=1)
-        ax.set_title(title, fontsize=9)
+            line = ax.axhline(
+                reference[key], color="grey", linestyle="--", linewidth=1, label="full spread"
+            )
+            ax.legend(handles=[line], fontsize=7, loc="lower left")
+        ax.set_title(title + (" (%)" if scale == 100 else ""), fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)

@@ -106,11 +106,14 @@ def test_runs_side_by_side_draw_a_line_per_run_and_leave_out_missing_panels():
     from simclr_lab.plots import plot_runs_side_by_side
 
     histories = {
-        "a": {"c_loss": [3.0, 2.0], "val_emb_std": [0.05, 0.06]},
+        "a": {"c_loss": [3.0, 2.0], "val_emb_std": [0.05, 0.06], "val_knn_acc": [0.1, 0.2]},
         "b": {"c_loss": [1.0, 0.1], "val_emb_std": [0.02, 0.001]},
     }
     figure = plot_runs_side_by_side(histories, reference={"val_emb_std": 0.088})
-    assert len(figure.axes) == 2  # no run has val_c_acc, val_eff_rank or val_knn_acc
+    assert len(figure.axes) == 3  # no run has val_c_acc or val_eff_rank
+    assert list(figure.axes[2].get_lines()[0].get_ydata()) == [10.0, 20.0]  # in percent
+    assert figure.axes[2].get_title().endswith("(%)")
+    assert [t.get_text() for t in figure.axes[1].get_legend().get_texts()] == ["full spread"]
     loss_lines = figure.axes[0].get_lines()
     assert [list(line.get_ydata()) for line in loss_lines] == [[3.0, 2.0], [1.0, 0.1]]
     assert len(figure.axes[1].get_lines()) == 3  # two runs and the reference
