@@ -217,3 +217,21 @@ class KNNMonitor(keras.callbacks.Callback):
             )
         if logs is not None:
             logs["val_knn_acc"] = self.last
+
+
+def summarise_over_seeds(rows: list[dict], keys: tuple, metrics: tuple) -> list[dict]:
+    """Rows grouped by the values of `keys` (in first-seen order): per group its `keys`,
+    "seeds" (how many rows) and, for every metric, the mean, `<metric>_min` and `_max`."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    summary = []
+    for values, group in groups.items():
+        entry = {**dict(zip(keys, values)), "seeds": len(group)}
+        for metric in metrics:
+            numbers = np.array([r[metric] for r in group], dtype=float)
+            entry[metric] = float(numbers.mean())
+            entry[f"{metric}_min"] = float(numbers.min())
+            entry[f"{metric}_max"] = float(numbers.max())
+        summary.append(entry)
+    return summary

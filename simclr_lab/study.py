@@ -24,7 +24,7 @@ from simclr_lab import train
 from simclr_lab.cache import default_cache_dir
 from simclr_lab.data import balanced_subset, load_splits
 from simclr_lab.devices import cpu_name, describe, gpu_names
-from simclr_lab.evaluate import encode, feature_scores
+from simclr_lab.evaluate import encode, feature_scores, summarise_over_seeds
 from simclr_lab.presets import get_preset
 
 SHIPPED_RESULTS = Path(__file__).parent / "study_results.jsonl"
@@ -204,24 +204,11 @@ def load(shipped=SHIPPED_RESULTS, own=None) -> list[dict]:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean, min and max over seeds of every metric, per (source, knob, value), sorted."""
-    groups: dict = {}
-    for row in rows:
-        key = (row.get("source", "shipped"), row["knob"], row["value"])
-        groups.setdefault(key, []).append(row)
-    summary = []
-    for (source, knob, value), group in sorted(groups.items()):
-        entry = {"source": source, "knob": knob, "value": value, "seeds": len(group)}
-        entry["epochs"] = sorted({r["epochs"] for r in group})
-        for metric in METRICS:
-            values = np.array([r[metric] for r in group], dtype=float)
-            entry[metric] = float(values.mean())
-            entry[f"{metric}_min"], entry[f"{metric}_max"] = (
-                float(values.min()),
-                float(values.max()),
-            )
-        summary.append(entry)
-    return summary
+    """Mean, min and max over seeds of every metric, per (source, knob, value, epochs), sorted
+    (rows without a source count as shipped)."""
+    keys = ("source", "knob", "value", "epochs")
+    rows = sorted(({"source": "shipped", **r} for r in rows), key=lambda r: [r[k] for k in keys])
+    return summarise_over_seeds(rows, keys, METRICS)
 
 
 def study_table(summary: list[dict]) -> str:

@@ -18,7 +18,7 @@ from simclr_lab import plots, train
 from simclr_lab.batching import one_pass_steps
 from simclr_lab.cache import atomic_write_text, check_writable_dir
 from simclr_lab.data import Splits, balanced_subset, load_splits
-from simclr_lab.evaluate import comparison_encoders, feature_scores
+from simclr_lab.evaluate import comparison_encoders, feature_scores, summarise_over_seeds
 
 DEFAULT_BUDGETS = (1, 5, 10, 50, 100)
 
@@ -66,21 +66,7 @@ def label_sweep(
 
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean and spread (min, max) over seeds of each (features, per_class)."""
-    groups: dict = {}
-    for row in rows:
-        groups.setdefault((row["features"], row["per_class"]), []).append(row)
-    summary = []
-    for (name, budget), group in groups.items():
-        entry = {"features": name, "per_class": budget, "seeds": len(group)}
-        for metric in ("knn_acc", "linear_probe_acc"):
-            values = np.array([r[metric] for r in group])
-            entry[metric] = float(values.mean())
-            entry[f"{metric}_min"], entry[f"{metric}_max"] = (
-                float(values.min()),
-                float(values.max()),
-            )
-        summary.append(entry)
-    return summary
+    return summarise_over_seeds(rows, ("features", "per_class"), ("knn_acc", "linear_probe_acc"))
 
 
 def sweep_table(summary: list[dict]) -> str:
@@ -161,20 +147,7 @@ def supervised_sweep(
 
 def summarise_supervised(rows: list[dict]) -> list[dict]:
     """Mean and spread (min, max) over the draws of each (model, per_class), last epoch."""
-    groups: dict = {}
-    for row in rows:
-        groups.setdefault((row["model"], row["per_class"]), []).append(row["final_acc"])
-    return [
-        {
-            "model": name,
-            "per_class": budget,
-            "seeds": len(values),
-            "final_acc": float(np.mean(values)),
-            "final_acc_min": float(np.min(values)),
-            "final_acc_max": float(np.max(values)),
-        }
-        for (name, budget), values in groups.items()
-    ]
+    return summarise_over_seeds(rows, ("model", "per_class"), ("final_acc",))
 
 
 def supervised_table(summary: list[dict], steps: int, epochs: int) -> str:

@@ -130,3 +130,15 @@ def test_frozen_feature_comparison_seeds_its_random_encoder(smoke_splits):
     featurisers = evaluate.comparison_encoders(None, 8, 32, seed=3)
     assert featurisers["random encoder"](smoke_splits.test_images[:4]).shape == (4, 8)
     assert featurisers["raw pixels"](smoke_splits.test_images[:4]).shape == (4, 32 * 32 * 3)
+
+
+def test_summarise_over_seeds_groups_in_order_with_mean_and_spread():
+    rows = [
+        {"name": "b", "n": 1, "acc": 0.2},
+        {"name": "a", "n": 1, "acc": 0.5},
+        {"name": "b", "n": 1, "acc": 0.4},
+    ]
+    summary = evaluate.summarise_over_seeds(rows, ("name", "n"), ("acc",))
+    assert [(e["name"], e["seeds"]) for e in summary] == [("b", 2), ("a", 1)]
+    assert summary[0]["acc"] == pytest.approx(0.3)
+    assert (summary[0]["acc_min"], summary[0]["acc_max"]) == (0.2, 0.4)
