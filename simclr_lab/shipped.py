@@ -103,22 +103,22 @@ def find(settings: dict, root: Path | None = None, log=print) -> ShippedRun | No
     rendering, another split), so a learner knows why it trains instead.
     """
     wanted = match_key(settings)
-    same_settings = []
+    other_data = []
     for run in shipped_runs(root):
         try:
-            theirs = match_key(run.settings)
+            theirs = match_key(run.settings)  # settings.json read once a run
         except (OSError, ValueError) as error:
             log(f"shipped run {run.path} is unreadable ({error}); ignored.")
             continue
         if theirs == wanted:
             return run
         if {**theirs, "data_fingerprint": None} == {**wanted, "data_fingerprint": None}:
-            same_settings.append(run)
-    for run in same_settings:
+            other_data.append((run, theirs.get("data_fingerprint")))
+    for run, fingerprint in other_data:
         log(
             f"The shipped encoder {run.path.name} has these settings but was trained on other "
-            f"data (fingerprint {run.settings.get('data_fingerprint')}, here "
-            f"{settings.get('data_fingerprint')}); training instead."
+            f"data (fingerprint {fingerprint}, here {settings.get('data_fingerprint')}); "
+            f"training instead."
         )
     return None
 

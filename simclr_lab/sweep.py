@@ -124,11 +124,12 @@ def supervised_sweep(
                     "supervised.steps_per_epoch": steps,
                 }
             )
-            for name in SUPERVISED_MODELS:
-                if name == SUPERVISED_MODELS[0]:
-                    result = train.train_baseline(trial, subset, cache_dir, verbose=0)
-                else:
-                    result = train.finetune(trial, subset, pretrained, cache_dir, verbose=0)
+            baseline, finetuned = SUPERVISED_MODELS
+            results = {
+                baseline: train.train_baseline(trial, subset, cache_dir, verbose=0),
+                finetuned: train.finetune(trial, subset, pretrained, cache_dir, verbose=0),
+            }
+            for name, result in results.items():
                 row = {
                     "model": name,
                     "per_class": budget,
