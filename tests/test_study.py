@@ -80,16 +80,6 @@ def test_a_damaged_results_line_is_named(tmp_path):
         study.load(path, tmp_path / "none.jsonl")
 
 
-def test_the_shipped_results_cover_the_grid_if_present():
-    rows = study.read_rows(study.SHIPPED_RESULTS)
-    if rows:  # the project's own measurements: every point of the grid, two seeds or more
-        counts = {}
-        for row in rows:
-            counts[(row["knob"], row["value"])] = counts.get((row["knob"], row["value"]), 0) + 1
-        assert set(counts) == set(study.grid()) and min(counts.values()) >= 2
-    assert all(r["evaluated_on"] == "validation" for r in rows)
-
-
 @pytest.mark.slow
 def test_study_point_runs_and_appends_end_to_end(tmp_path, capsys):
     results, cache = tmp_path / "rows.jsonl", tmp_path / "cache"
