@@ -25,7 +25,7 @@ from simclr_lab.cache import default_cache_dir
 from simclr_lab.data import balanced_subset, load_splits
 from simclr_lab.devices import cpu_name, describe, gpu_names
 from simclr_lab.evaluate import encode, feature_scores, summarise_over_seeds
-from simclr_lab.presets import get_preset
+from simclr_lab.presets import PRESETS, get_preset
 
 SHIPPED_RESULTS = Path(__file__).parent / "study_results.jsonl"
 OWN_RESULTS_NAME = "study.jsonl"
@@ -209,6 +209,42 @@ def summarise(rows: list[dict]) -> list[dict]:
     keys = ("source", "knob", "value", "epochs")
     rows = sorted(({"source": "shipped", **r} for r in rows), key=lambda r: [r[k] for k in keys])
     return summarise_over_seeds(rows, keys, METRICS)
+
+
+def lab_rows(rows: list[dict]) -> list[dict]:
+    """The study's temperature and crop points as rows of the settings lab (lesson 4): one
+    per (source, temperature, min_area, epochs), the other knob at its preset's value, with
+    kNN and linear-probe accuracy at 100 labels a class (mean over seeds), the mean time of
+    the seeds timed here (None where every seed came from a cache) and the machine."""
+    groups: dict = {}
+    for row in rows:
+        if row["knob"] not in ("temperature", "min_area"):
+            continue
+        preset = PRESETS[row["preset"]].pretrain
+        settings = {"temperature": preset.temperature, "min_area": preset.augment.min_area}
+        settings[row["knob"]] = row["value"]
+        key = (row.get("source", "shipped"), settings["temperature"], settings["min_area"])
+        groups.setdefault((*key, row["epochs"]), []).append(row)
+    lab = []
+    for (source, temperature, min_area, epochs), group in sorted(groups.items()):
+        # the preset's point is in both knobs' rows, timed where it trained: that row wins
+        timed_last = sorted(group, key=lambda r: r.get("seconds") is not None)
+        seeds = {r["seed"]: r for r in timed_last}.values()
+        timed = [r["seconds"] for r in seeds if r.get("seconds")]
+        lab.append(
+            {
+                "source": source,
+                "temperature": temperature,
+                "min_area": min_area,
+                "epochs": epochs,
+                "seeds": len(seeds),
+                "knn_acc": float(np.mean([r["knn_100"] for r in seeds])),
+                "linear_probe_acc": float(np.mean([r["probe_100"] for r in seeds])),
+                "seconds": float(np.mean(timed)) if timed else None,
+                "machine": group[0]["machine"],
+            }
+        )
+    return lab
 
 
 def study_table(summary: list[dict]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import time
 
 import ipywidgets as widgets
 import keras
@@ -19,6 +20,7 @@ from IPython import get_ipython
 from simclr_lab import evaluate, loss
 from simclr_lab.augment import get_augmenter
 from simclr_lab.config import RECIPES
+from simclr_lab.devices import cpu_name, gpu_names
 
 
 def _figure_output(figure) -> dict:
@@ -248,11 +250,14 @@ class SettingsLab(_StaticPicture, widgets.VBox):
     collect one row per run (settings -> kNN and linear-probe accuracy) to compare.
 
     train_fn(temperature, min_area) -> encoder runs the training (with a live dashboard);
-    splits: the data the frozen features are evaluated on.
+    splits: the data the frozen features are evaluated on; epochs: how long train_fn
+    pretrains (for the table); study: rows of `simclr_lab.study.lab_rows` (the measured
+    study), shown first, so each of your runs lands beside them, marked "yours".
     """
 
-    def __init__(self, train_fn, splits, temperature=0.1, min_area=0.25):
-        self.train_fn, self.splits = train_fn, splits
+    def __init__(self, train_fn, splits, temperature=0.1, min_area=0.25, epochs=1, study=()):
+        self.train_fn, self.splits, self.epochs = train_fn, splits, epochs
+        self.study = list(study)
         self.temperature = widgets.FloatLogSlider(
             temperature,
             base=10,
@@ -268,8 +273,8 @@ class SettingsLab(_StaticPicture, widgets.VBox):
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(self.run)
         self.live = _LiveOutput()
-        self.table = widgets.HTML()
         self.results: list[dict] = []
+        self.table = widgets.HTML(self.table_html())
         super().__init__(
             [widgets.HBox([self.temperature, self.min_area, self.button]), self.live, self.table]
         )
@@ -282,14 +287,25 @@ class SettingsLab(_StaticPicture, widgets.VBox):
         self.button.disabled = True
         try:
             self.live.clear_output()
+            start = time.perf_counter()
             if _running_a_cell():
                 encoder = self.train_fn(self.temperature.value, self.min_area.value)
             else:
                 with self.live:
                     encoder = self.train_fn(self.temperature.value, self.min_area.value)
+            seconds = time.perf_counter() - start
             scores = evaluate.frozen_scores(encoder, self.splits)
             self.results.append(
-                {"temperature": self.temperature.value, "min_area": self.min_area.value, **scores}
+                {
+                    "source": "yours",
+                    "temperature": self.temperature.value,
+                    "min_area": self.min_area.value,
+                    "epochs": self.epochs,
+                    "seeds": 1,
+                    **scores,
+                    "seconds": seconds,
+                    "machine": cpu_name() if not gpu_names() else ", ".join(gpu_names()),
+                }
             )
             self.table.value = self.table_html()
         finally:
@@ -299,37 +315,67 @@ class SettingsLab(_StaticPicture, widgets.VBox):
         """A picture of the lab (its settings and results table) and the table as HTML, for
         viewers without widget state."""
         rows = self._rows()
-        fig, ax = plt.subplots(figsize=(6, 0.7 + 0.3 * max(len(rows), 1)))
+        fig, ax = plt.subplots(figsize=(11, 0.8 + 0.3 * max(len(rows), 1)))
         ax.axis("off")
-        state = "" if rows else " (no run yet: press Train)"
+        state = "" if self.results else " (no run of yours yet: press Train)"
         ax.set_title(
             f"Settings lab: temperature {self.temperature.value:.3f}, "
             f"min_area {self.min_area.value:.2f}{state}",
             fontsize=9,
         )
         if rows:
-            ax.table(cellText=rows, colLabels=self.COLUMNS, loc="center")
+            table = ax.table(cellText=rows, colLabels=self.COLUMNS, loc="center")
+            table.auto_set_font_size(False)
+            table.set_fontsize(7)
+            for (row, _), cell in table.get_celld().items():
+                if row > len(self.study):  # your runs, below the study's
+                    cell.set_text_props(fontweight="bold")
         picture = _figure_output(fig)["data"]
         plt.close(fig)
         images = {mime: data for mime, data in picture.items() if mime.startswith("image/")}
         return {"text/html": self.table_html(), **images}
 
-    COLUMNS = ("temperature", "min_area", "kNN accuracy", "linear probe accuracy")
+    COLUMNS = (
+        "source",
+        "temperature",
+        "min_area",
+        "pretraining",
+        "kNN accuracy",
+        "linear probe accuracy",
+        "time",
+        "machine",
+    )
 
     def _rows(self) -> list[list[str]]:
-        return [
-            [
-                f"{r['temperature']:.3f}",
-                f"{r['min_area']:.2f}",
-                f"{r['knn_acc'] * 100:.1f}%",
-                f"{r['linear_probe_acc'] * 100:.1f}%",
-            ]
-            for r in self.results
-        ]
+        cells = []
+        for r in self.study + self.results:
+            seeds = f", {r['seeds']} seeds" if r["seeds"] > 1 else ""
+            took = f"{r['seconds']:.0f} s" if r["seconds"] else "n/a"
+            cells.append(
+                [
+                    "study" if r["source"] == "shipped" else r["source"],
+                    f"{r['temperature']:.3f}",
+                    f"{r['min_area']:.2f}",
+                    f"{r['epochs']} epoch{'s' if r['epochs'] != 1 else ''}{seeds}",
+                    f"{r['knn_acc'] * 100:.1f}%",
+                    f"{r['linear_probe_acc'] * 100:.1f}%",
+                    took,
+                    r["machine"],
+                ]
+            )
+        return cells
 
     def table_html(self) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.COLUMNS)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in self._rows()
+            "<tr>"
+            + "".join(
+                f"<td><b>{html.escape(c)}</b></td>"
+                if row[0] == "yours"
+                else f"<td>{html.escape(c)}</td>"
+                for c in row
+            )
+            + "</tr>"
+            for row in self._rows()
         )
         return f"<table><tr>{head}</tr>{rows}</table>"

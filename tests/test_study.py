@@ -73,6 +73,29 @@ def test_rows_load_with_their_source_summarise_and_plot(tmp_path):
         plots.plot_study(summary, ("colour",))
 
 
+def test_lab_rows_put_each_temperature_and_crop_point_once_with_the_other_knob_at_the_preset():
+    def row(knob, value, seed, knn, seconds, source="shipped"):
+        extra = {"preset": "cpu", "machine": "CPU A", "seconds": seconds, "source": source}
+        return {**_row(knob, value, seed, knn_100=knn), **extra}
+
+    rows = [
+        row("temperature", 0.2, 0, 0.30, 100.0),  # the preset's point: in both knobs' rows
+        row("min_area", 0.25, 0, 0.30, None),
+        row("temperature", 0.2, 1, 0.40, None),
+        row("min_area", 0.5, 0, 0.50, 60.0),
+        row("colour", 0.5, 0, 0.90, 60.0),  # not a lab knob
+        row("temperature", 0.2, 0, 0.60, 30.0, source="yours"),
+    ]
+    lab = study.lab_rows(rows)
+    assert [(r["source"], r["temperature"], r["min_area"], r["seeds"]) for r in lab] == [
+        ("shipped", 0.2, 0.25, 2),
+        ("shipped", 0.2, 0.5, 1),
+        ("yours", 0.2, 0.25, 1),
+    ]
+    assert lab[0]["knn_acc"] == pytest.approx(0.35) and lab[0]["seconds"] == 100.0
+    assert lab[1]["seconds"] == 60.0 and lab[0]["epochs"] == 3
+
+
 def test_a_damaged_results_line_is_named(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps(_row("colour", 1.0, 0)) + "\n{not json\n")

@@ -174,7 +174,31 @@ def test_settings_lab_accumulates_rows(smoke_splits):
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/html"] == lab.table.value
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")  # GitHub shows this
-    assert lab.table.value.count("<td>") == 4 * len(lab.results)
+    assert lab.table.value.count("<td><b>") == 8 * len(lab.results)  # yours, in bold
+    assert lab.results[0]["source"] == "yours" and lab.results[0]["seconds"] > 0
+
+
+def test_settings_lab_starts_with_the_study_and_puts_your_runs_beside_it(smoke_splits):
+    from simclr_lab.encoder import get_encoder
+
+    measured = {
+        "source": "shipped",
+        "temperature": 0.2,
+        "min_area": 0.25,
+        "epochs": 4,
+        "seeds": 2,
+        "knn_acc": 0.3,
+        "linear_probe_acc": 0.47,
+        "seconds": None,
+        "machine": "CPU A",
+    }
+    lab = SettingsLab(lambda t, a: get_encoder(16, 32), smoke_splits, epochs=1, study=[measured])
+    assert "<td>study</td>" in lab.table.value and "<td>47.0%</td>" in lab.table.value
+    assert "<td>4 epochs, 2 seeds</td>" in lab.table.value and "<td>n/a</td>" in lab.table.value
+    lab.run()
+    rows = lab._rows()
+    assert [r[0] for r in rows] == ["study", "yours"] and rows[1][3] == "1 epoch"
+    assert rows[1][6].endswith(" s") and rows[1][7]  # your machine's time and name
 
 
 def test_explorers_leave_a_static_picture_of_their_last_state(smoke_splits):
