@@ -435,3 +435,50 @@ def plot_study(summary: list[dict], knobs=("temperature",)):
             ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_pretraining_curve(rows: list[dict]):
+    """Accuracy against pretraining epochs (log scale): the frozen encoder's linear probe and
+    kNN, and the finetuned model (last epoch), with the baselines as horizontal lines.
+    rows: `simclr_lab.study.load_curve()` ("pretrained" and "baseline" rows)."""
+    points = sorted(
+        (r for r in rows if r["model"] == "pretrained"), key=lambda r: r["pretraining_epochs"]
+    )
+    if not points:
+        raise ValueError("no 'pretrained' rows: nothing to draw against pretraining epochs.")
+    x = [r["pretraining_epochs"] for r in points]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for key, label, style in (
+        ("final_acc", "finetuned (60 supervised epochs, last epoch)", "-o"),
+        ("linear_probe_acc", "frozen: linear probe", "-s"),
+        ("knn_acc", "frozen: kNN", "-^"),
+    ):
+        ax.plot(x, [r[key] * 100 for r in points], style, label=label)
+        for epochs, row in zip(x, points):
+            ax.annotate(
+                f"{row[key] * 100:.1f}",
+                (epochs, row[key] * 100),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=7,
+            )
+    baselines = sorted(
+        (r for r in rows if r["model"] == "baseline"), key=lambda r: r["supervised_epochs"]
+    )
+    for index, row in enumerate(baselines):
+        ax.axhline(
+            row["final_acc"] * 100,
+            color="gray",
+            linestyle=(":", "--")[index % 2],
+            label=f"baseline, {row['supervised_epochs']} epochs: {row['final_acc'] * 100:.1f}%",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(x, [str(e) for e in x])
+    ax.set_xlabel("pretraining epochs (each a whole run with its own schedule)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("What more pretraining buys", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

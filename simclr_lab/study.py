@@ -1,10 +1,15 @@
-"""The study of the course's two knobs: temperature and augmentation strength.
+"""The study of the course's knobs: temperature and augmentation strength, and how long to
+pretrain.
 
 Each point changes one knob of a preset (the `cpu` preset by default) and pretrains on the
 validation split (`data.evaluate_on="validation"`: nothing is chosen on the test split). It
 records one row per point and seed: the last epoch's contrastive accuracy on the training
 batches and on held-out images, kNN and linear-probe accuracy of the frozen encoder at 10 and
 100 labels a class, wall time, precision and machine.
+
+How long to pretrain is measured apart (`benchmarks/pretraining_curve.py`, on the test split
+as lesson 6's comparison): frozen and finetuned accuracy of whole `cpu` runs of several
+lengths against the baseline, shipped as `pretraining_curve.jsonl` (`load_curve()`).
 
 Rows live in JSON-lines files: the project's own measurements ship with the package
 (`study_results.jsonl`), a learner's own runs are appended to `study.jsonl` in the cache
@@ -28,6 +33,7 @@ from simclr_lab.evaluate import encode, feature_scores, summarise_over_seeds
 from simclr_lab.presets import PRESETS, get_preset
 
 SHIPPED_RESULTS = Path(__file__).parent / "study_results.jsonl"
+CURVE_RESULTS = Path(__file__).parent / "pretraining_curve.jsonl"
 OWN_RESULTS_NAME = "study.jsonl"
 
 # The grid: each knob's values, the preset's own among them.
@@ -260,5 +266,37 @@ def study_table(summary: list[dict]) -> str:
             f"| {e['source']} | {e['knob']} | {e['value']:g} | {e['seeds']} | "
             + " | ".join(cells)
             + " |"
+        )
+    return "\n".join(lines)
+
+
+def load_curve(path=CURVE_RESULTS) -> list[dict]:
+    """The shipped pretraining curve: "baseline" rows (per supervised_epochs) and
+    "pretrained" rows (per pretraining_epochs: kNN, linear probe, finetuned accuracy)."""
+    rows = read_rows(path)
+    if not rows:
+        raise StudyError(
+            f"{path} holds no pretraining curve; make it with benchmarks/pretraining_curve.py."
+        )
+    return rows
+
+
+def curve_table(rows: list[dict]) -> str:
+    """Markdown: the baselines, then one row per pretraining length (accuracies in %)."""
+    lines = [
+        "| model | frozen kNN | frozen linear probe | trained: last epoch | trained: best epoch |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        if r["model"] == "baseline":
+            name, frozen = f"baseline, {r['supervised_epochs']} epochs", ("", "")
+        else:
+            name = (
+                f"pretrained {r['pretraining_epochs']} epochs, finetuned {r['supervised_epochs']}"
+            )
+            frozen = (f"{r['knn_acc'] * 100:.1f}", f"{r['linear_probe_acc'] * 100:.1f}")
+        lines.append(
+            f"| {name} | {frozen[0]} | {frozen[1]} | {r['final_acc'] * 100:.1f} "
+            f"| {r['max_acc'] * 100:.1f} |"
         )
     return "\n".join(lines)

@@ -135,3 +135,35 @@ def test_cli_study_refuses_bad_input_before_training(tmp_path, capsys, args, mes
     code = main(["study", "--preset", "smoke", "--cache-dir", str(cache), *args])
     assert code == 2 and message in capsys.readouterr().err
     assert not cache.exists()
+
+
+def test_the_pretraining_curve_loads_tabulates_and_plots(tmp_path):
+    path = tmp_path / "curve.jsonl"
+    baseline = {"model": "baseline", "final_acc": 0.55, "max_acc": 0.56}
+    for epochs in (60, 200):
+        study.append({**baseline, "supervised_epochs": epochs}, path)
+    for epochs, accuracy in ((48, 0.70), (12, 0.65)):
+        study.append(
+            {
+                "model": "pretrained",
+                "pretraining_epochs": epochs,
+                "supervised_epochs": 60,
+                "knn_acc": accuracy / 2,
+                "linear_probe_acc": accuracy - 0.1,
+                "final_acc": accuracy,
+                "max_acc": accuracy + 0.01,
+            },
+            path,
+        )
+    rows = study.load_curve(path)
+    table = study.curve_table(rows)
+    assert "| baseline, 200 epochs |  |  | 55.0 | 56.0 |" in table
+    assert "| pretrained 48 epochs, finetuned 60 | 35.0 | 60.0 | 70.0 | 71.0 |" in table
+    fig = plots.plot_pretraining_curve(rows)
+    finetuned = fig.axes[0].get_lines()[0]
+    assert list(finetuned.get_xdata()) == [12, 48]  # sorted by epochs
+    assert list(finetuned.get_ydata()) == pytest.approx([65.0, 70.0])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "baseline, 200 epochs: 55.0%" in legend
+    with pytest.raises(study.StudyError, match="holds no pretraining curve"):
+        study.load_curve(tmp_path / "none.jsonl")
