@@ -30,6 +30,12 @@ from simclr_lab.data import load_splits  # noqa: E402
 from simclr_lab.devices import cpu_name, describe, gpu_names  # noqa: E402
 
 
+def save(rows: list[dict], path: Path) -> None:
+    """Write every row so far (a long run stopped midway keeps its finished points)."""
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    print(rows[-1], flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, nargs="+", default=[6, 12, 24, 48])
@@ -58,7 +64,7 @@ def main() -> None:
                 **where,
             }
         )
-        print(rows[-1], flush=True)
+        save(rows, args.out)
     for epochs in sorted(args.epochs):
         start = time.perf_counter()
         run = config.replace(**{"pretrain.epochs": epochs})
@@ -80,8 +86,7 @@ def main() -> None:
                 **where,
             }
         )
-        print(rows[-1], flush=True)
-    args.out.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        save(rows, args.out)
     print(f"\n{study.curve_table(rows)}\n\nWrote {args.out}")
 
 
