@@ -1,13 +1,14 @@
-"""Shipped runs (encoders, baselines, finetunings): found like a cache entry, checked, never
-preferred to a local run, refused when damaged or made otherwise."""
+"""Shipped runs (encoders, baselines, finetunings) and the shipped sweep: found like a cache
+entry, checked, never preferred to a local run, refused when damaged or made otherwise."""
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 
-from simclr_lab import evaluate, shipped, train
+from simclr_lab import evaluate, shipped, sweep, train
 from simclr_lab.cache import arrays_digest
 from simclr_lab.data import Splits, load_splits
 from simclr_lab.presets import get_preset
@@ -246,6 +247,54 @@ def test_the_shipped_cpu_runs_are_whole_and_fit_the_cpu_preset():
             assert run.settings["encoder_weights"] == digest, run.path.name
     size = sum(p.stat().st_size for r in shipped.shipped_runs() for p in r.path.iterdir())
     assert size <= 10e6, size  # what the package carries
+
+
+def _quiet(*_):
+    pass
+
+
+@pytest.fixture
+def shipped_sweep(tmp_path, monkeypatch, shipped_root):
+    """A tiny smoke sweep computed in a cache of its own and shipped as a record made on
+    'test machine'; returns (config, cache, its options)."""
+    path = tmp_path / "sweep_results.json"
+    monkeypatch.setattr(sweep, "SHIPPED_RESULTS", path)
+    config = get_preset("smoke", **{"pretrain.epochs": 1, "supervised.epochs": 1})
+    options = {"per_class": (1,), "draws": 1, "supervised_per_class": (1,), "supervised_draws": 1}
+    cache = tmp_path / "cache"
+    record = sweep.run_sweep(
+        config.replace(use_shipped=False), tmp_path / "made", cache, log=_quiet, **options
+    )
+    assert record["source"].startswith("computed here on ")
+    shipped_record = {k: v for k, v in record.items() if k not in ("source", "wall_seconds")}
+    path.write_text(json.dumps({**shipped_record, "machine": "test machine"}))
+    return config, cache, options
+
+
+def test_the_sweep_returns_the_shipped_record_only_when_its_settings_match(
+    shipped_sweep, tmp_path
+):
+    config, cache, options = shipped_sweep
+    said = []
+    local = sweep.run_sweep(config, tmp_path / "local", cache, log=said.append, **options)
+    assert local["source"].startswith("computed here on ")  # every supervised run is cached
+    (baseline,) = cache.glob("baseline-*")
+    shutil.rmtree(baseline)
+    result = sweep.run_sweep(config, tmp_path / "out", cache, log=said.append, **options)
+    line = "shipped results of `simclr-lab sweep`, made on test machine in float32 on "
+    assert result["source"].startswith(line) and result["table"].startswith(f"_{line}")
+    assert any(line in text for text in said)
+    assert result["supervised_rows"] == local["supervised_rows"]
+    written = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert written["source"] == result["source"]
+    assert not baseline.exists()  # nothing trained
+    more = sweep.run_sweep(config, tmp_path / "o2", cache, log=_quiet, **{**options, "draws": 2})
+    assert more["source"].startswith("computed here on ")  # other settings: computed
+    shutil.rmtree(baseline)
+    own = sweep.run_sweep(
+        config.replace(use_shipped=False), tmp_path / "o3", cache, log=_quiet, **options
+    )
+    assert own["source"].startswith("computed here on ") and baseline.is_dir()
 
 
 @pytest.mark.slow
