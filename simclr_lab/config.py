@@ -254,8 +254,9 @@ class Config:
     seed: int = 0  # weight initialisation and augmentation randomness
     # Where it runs, not what it computes: no part of cache keys (`key_dict`).
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
-    # Load a pretrained encoder shipped with the package when its settings match
-    # (`simclr_lab.shipped`); False trains it here. Not part of cache keys either.
+    # Load a run shipped with the package (encoder, baseline, finetuning: `simclr_lab.shipped`)
+    # or the shipped sweep results (`sweep.run_sweep`) when the settings match and no local
+    # result exists; False trains and computes here. Not part of cache keys either.
     use_shipped: bool = True
 
     def __post_init__(self):

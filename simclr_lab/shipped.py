@@ -1,10 +1,13 @@
-"""Pretrained encoders shipped inside the package, found the way a local cache entry is.
+"""Finished runs shipped inside the package, found the way a local cache entry is.
 
-`simclr_lab/shipped/<name>/` holds one finished pretraining: `weights.npz` (the model's
-weights, no optimizer state), `settings.json` (its cache key), `history.json`,
-`about.json` (where it ran, how long, what its frozen features scored) and `checksums.json`.
-`train.pretrain` loads one when no local run of the same settings exists; a local run always
-comes first, and `Config.use_shipped=False` (`--set use_shipped=false`) trains instead.
+`simclr_lab/shipped/<phase>-<key>/` holds one finished pretraining, supervised baseline or
+finetuning: `weights.npz` (the model's weights, no optimizer state), `settings.json` (its
+cache key), `history.json`, `about.json` (where it ran, how long; a pretraining also what its
+frozen features scored) and `checksums.json`. `train.pretrain`, `train.train_baseline` and
+`train.finetune` load one when no local run of the same settings is finished; a local run
+always comes first, and `Config.use_shipped=False` (`--set use_shipped=false`) trains instead.
+A finetuning's key holds a digest of its starting encoder's weights, so a shipped one matches
+only after the same (shipped or cached) encoder.
 
 A shipped run matches on every setting and on the data's fingerprint; the arithmetic
 (`model.precision`) is left out of the match, because the stored weights are float32 either
@@ -24,6 +27,12 @@ from simclr_lab.cache import atomic_write_text, file_sha256
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 FILES = ("weights.npz", "settings.json", "history.json", "about.json")
+NOUNS = {"pretraining": "encoder", "baseline": "baseline", "finetuning": "finetuning"}
+
+
+def noun(phase: str) -> str:
+    """What a phase's run gives a learner: 'encoder', 'baseline', 'finetuning'."""
+    return NOUNS.get(phase, phase)
 
 
 class DamagedShippedRun(RuntimeError):
@@ -78,13 +87,19 @@ class ShippedRun:
             ) from error
         return history
 
+    @property
+    def phase(self) -> str:
+        """'pretraining', 'baseline' or 'finetuning', from the folder's name."""
+        return self.path.name.rsplit("-", 1)[0]
+
     def describe(self) -> str:
-        """'shipped encoder, 12 epochs, trained in mixed_bfloat16 on <machine> in 839 s'."""
+        """'shipped encoder, 12 epochs, trained in mixed_bfloat16 on <machine> in 839 s'
+        ('shipped baseline, 60 epochs, ...' for a supervised run)."""
         about = self.about
         took = f" in {about['seconds']:.0f} s" if about.get("seconds") else ""
         return (
-            f"shipped encoder, {about['epochs']} epochs, trained in {about['precision']} on "
-            f"{about['machine']}{took}"
+            f"shipped {noun(self.phase)}, {about['epochs']} epochs, trained in "
+            f"{about['precision']} on {about['machine']}{took}"
         )
 
 
@@ -116,15 +131,15 @@ def find(settings: dict, root: Path | None = None, log=print) -> ShippedRun | No
             other_data.append((run, theirs.get("data_fingerprint")))
     for run, fingerprint in other_data:
         log(
-            f"The shipped encoder {run.path.name} has these settings but was trained on other "
-            f"data (fingerprint {fingerprint}, here {settings.get('data_fingerprint')}); "
+            f"The shipped {noun(run.phase)} {run.path.name} has these settings but was trained "
+            f"on other data (fingerprint {fingerprint}, here {settings.get('data_fingerprint')}); "
             f"training instead."
         )
     return None
 
 
 def ship(model, settings: dict, history: dict, about: dict, root: Path | None = None) -> Path:
-    """Write a finished pretraining as a shipped run (weights without optimizer state);
+    """Write a finished run (any phase) as a shipped run (weights without optimizer state);
     returns its folder. `about`: {epochs, precision, machine, seconds, ...}."""
     key = hashlib.sha256(json.dumps(match_key(settings), sort_keys=True).encode()).hexdigest()
     folder = Path(root or SHIPPED_DIR) / f"{settings['phase']}-{key[:16]}"

@@ -4,6 +4,10 @@ Features are encoded once; for every labels-per-class budget and label draw a cl
 subset of the (labelled) unlabelled pool trains kNN and the linear probe on frozen features,
 and, at a few budgets, the supervised baseline and the finetuned encoder end to end, all
 scored on the evaluation split (test, or validation with `data.evaluate_on`).
+
+The `cpu` preset's sweep ships with the package (`sweep_results.json`): `run_sweep` returns it
+when its settings match and the local cache does not already hold every supervised run of the
+sweep (those, or `use_shipped=False`, compute it here).
 """
 
 from __future__ import annotations
@@ -11,16 +15,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
-from simclr_lab import plots, train
+from simclr_lab import devices, plots, shipped, train
 from simclr_lab.batching import one_pass_steps
-from simclr_lab.cache import atomic_write_text, check_writable_dir
+from simclr_lab.cache import atomic_write_text, check_writable_dir, settings_key
 from simclr_lab.data import Splits, balanced_subset, load_splits
 from simclr_lab.evaluate import comparison_encoders, feature_scores, summarise_over_seeds
 
 DEFAULT_BUDGETS = (1, 5, 10, 50, 100)
+SHIPPED_RESULTS = Path(__file__).parent / "sweep_results.json"
 
 
 def label_sweep(
@@ -101,14 +107,10 @@ def equal_steps(config, splits: Splits) -> int:
     return one_pass_steps(len(splits.labelled_labels), batch_size)
 
 
-def supervised_sweep(
-    config, splits: Splits, pretrained, per_class, draws, cache_dir=None, log=None
-):
-    """Rows of {model, per_class, seed, final_acc, best_acc}: the supervised baseline and the
-    pretrained encoder finetuned, each trained on the class-balanced draw of the pool the
-    frozen-feature sweep uses, with the same steps for every budget (`equal_steps`)."""
+def supervised_trials(config, splits: Splits, per_class, draws):
+    """(budget, seed, config, splits) of each supervised run's pair: the class-balanced draw
+    of the pool the frozen-feature sweep uses, the same steps at every budget (`equal_steps`)."""
     steps = equal_steps(config, splits)
-    rows = []
     for seed in draws:
         for budget in per_class:
             chosen = balanced_subset(splits.unlabelled_labels, budget, splits.num_classes, seed)
@@ -124,26 +126,79 @@ def supervised_sweep(
                     "supervised.steps_per_epoch": steps,
                 }
             )
-            baseline, finetuned = SUPERVISED_MODELS
-            results = {
-                baseline: train.train_baseline(trial, subset, cache_dir, verbose=0),
-                finetuned: train.finetune(trial, subset, pretrained, cache_dir, verbose=0),
+            yield budget, seed, trial, subset
+
+
+def supervised_sweep(
+    config, splits: Splits, pretrained, per_class, draws, cache_dir=None, log=None
+):
+    """Rows of {model, per_class, seed, final_acc, best_acc}: the supervised baseline and the
+    pretrained encoder finetuned on each of `supervised_trials`."""
+    rows = []
+    for budget, seed, trial, subset in supervised_trials(config, splits, per_class, draws):
+        baseline, finetuned = SUPERVISED_MODELS
+        results = {
+            baseline: train.train_baseline(trial, subset, cache_dir, verbose=0),
+            finetuned: train.finetune(trial, subset, pretrained, cache_dir, verbose=0),
+        }
+        for name, result in results.items():
+            row = {
+                "model": name,
+                "per_class": budget,
+                "seed": seed,
+                "final_acc": result.final_val_accuracy,
+                "best_acc": result.max_val_accuracy,
             }
-            for name, result in results.items():
-                row = {
-                    "model": name,
-                    "per_class": budget,
-                    "seed": seed,
-                    "final_acc": result.final_val_accuracy,
-                    "best_acc": result.max_val_accuracy,
-                }
-                rows.append(row)
-                if log:
-                    log(
-                        f"{name:>22} {budget:>4} a class, draw {seed}: "
-                        f"{row['final_acc']:.3f} last epoch"
-                    )
+            rows.append(row)
+            if log:
+                log(
+                    f"{name:>22} {budget:>4} a class, draw {seed}: "
+                    f"{row['final_acc']:.3f} last epoch"
+                )
     return rows
+
+
+def supervised_runs_cached(config, splits: Splits, pretrained, per_class, draws, cache_dir=None):
+    """Whether every baseline and finetuning of `supervised_trials` is finished in the local
+    cache (nothing is built or trained)."""
+    encoder = train.encoder_key(pretrained.model.encoder.get_weights())
+    for _, _, trial, subset in supervised_trials(config, splits, per_class, draws):
+        for phase, extra in (("baseline", None), ("finetuning", encoder)):
+            if not train.supervised_run(phase, trial, subset, extra, cache_dir)[0].finished:
+                return False
+    return True
+
+
+def sweep_settings(
+    config, splits: Splits, per_class, draws, supervised_per_class, supervised_draws
+):
+    """What a sweep's numbers depend on, as JSON: every setting but the arithmetic
+    (`shipped.match_key`), the data's fingerprint, the budgets and the draws."""
+    settings = {
+        **shipped.match_key(config.key_dict()),
+        "data_fingerprint": splits.fingerprint,
+        "per_class": list(per_class),
+        "draws": draws,
+        "supervised_per_class": list(supervised_per_class) if supervised_draws else [],
+        "supervised_draws": supervised_draws,
+    }
+    return json.loads(json.dumps(settings))
+
+
+def shipped_record(settings: dict, path=None) -> dict | None:
+    """The shipped sweep record (`SHIPPED_RESULTS`) made with `settings` (`sweep_settings`),
+    its `source` saying so and its table starting with that line; None if none matches."""
+    try:
+        record = json.loads(Path(path or SHIPPED_RESULTS).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("settings") != settings:
+        return None
+    source = (
+        f"shipped results of `simclr-lab sweep`, made on {record['machine']} in "
+        f"{record['precision']} on {record['date']}"
+    )
+    return {**record, "source": source, "table": f"_{source}_\n\n{record['table']}"}
 
 
 def summarise_supervised(rows: list[dict]) -> list[dict]:
@@ -175,15 +230,15 @@ def sweep_feature_sets(encoder, splits: Splits, width: int, seed: int) -> dict:
 
 
 def write_sweep(out, record: dict, table: str, log=print) -> None:
-    """sweep.json (`record`: rows, summary, supervised, ...), sweep.md (`table`) and sweep.png
-    (`plots.plot_label_sweep`) in the folder `out`."""
+    """sweep.json (`record`: rows, summary, supervised, source, ...), sweep.md (`table`) and
+    sweep.png (`plots.plot_label_sweep`) in the folder `out`."""
     atomic_write_text(out / "sweep.json", json.dumps(record, indent=2))
     atomic_write_text(out / "sweep.md", table + "\n")
     figure = plots.plot_label_sweep(record["summary"], record["supervised"])
     plots.save_figure(figure, out / "sweep.png")
     log(
         f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
-        f"({record['wall_seconds']:.0f} s)"
+        f"({record['source']})"
     )
 
 
@@ -202,9 +257,12 @@ def run_sweep(
     at `supervised_per_class` budgets (default 1, 10, 100) over `supervised_draws` draws
     (0: none; each is two training runs of the preset's supervised steps).
 
-    Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns {"summary" (rows of
-    `summarise`), "supervised" (rows of `summarise_supervised`), "supervised_rows" (rows of
-    `supervised_sweep`), "table" (Markdown)}.
+    Writes sweep.json, sweep.md and sweep.png to `out_dir`; returns the record: "summary"
+    (rows of `summarise`), "supervised" (rows of `summarise_supervised`), "supervised_rows"
+    (rows of `supervised_sweep`), "table" (Markdown), "source" (where it came from), "rows",
+    "settings" (`sweep_settings`), "machine", "precision", "date". With `config.use_shipped`
+    the shipped record of the same settings is returned (`shipped_record`) unless the local
+    cache holds every supervised run of the sweep.
     """
     if draws < 1 or not 0 <= supervised_draws:
         raise ValueError(
@@ -221,20 +279,30 @@ def run_sweep(
         supervised_per_class or [n for n in SUPERVISED_BUDGETS if n <= smallest]
     )
     label_sweep({}, splits, per_class + supervised_per_class)  # budgets checked before training
+    settings = sweep_settings(
+        config, splits, per_class, draws, supervised_per_class, supervised_draws
+    )
     pretrained = train.pretrain(config, splits, cache_dir, verbose=0)
+    supervised_per_class = supervised_per_class if supervised_draws else ()
+    supervised_draws = label_draws(config, supervised_draws)
+    record = shipped_record(settings) if config.use_shipped else None
+    if record and not supervised_runs_cached(
+        config, splits, pretrained, supervised_per_class, supervised_draws, cache_dir
+    ):
+        log(
+            f"Loaded the {record['source']}; use_shipped=False (--set use_shipped=false) "
+            f"computes them here."
+        )
+        log("\n" + record["table"])
+        write_sweep(out, record, record["table"], log)
+        return record
     features = sweep_feature_sets(
         pretrained.model.encoder, splits, config.model.width, config.seed
     )
     rows = label_sweep(features, splits, per_class, label_draws(config, draws), log=log)
     summary = summarise(rows)
     supervised_rows = supervised_sweep(
-        config,
-        splits,
-        pretrained,
-        supervised_per_class if supervised_draws else (),
-        label_draws(config, supervised_draws),
-        cache_dir,
-        log,
+        config, splits, pretrained, supervised_per_class, supervised_draws, cache_dir, log
     )
     supervised = summarise_supervised(supervised_rows)
     steps, epochs = equal_steps(config, splits), config.supervised.epochs
@@ -242,6 +310,8 @@ def run_sweep(
     if supervised:
         table += f"\n\n{supervised_table(supervised, steps, epochs)}"
     log("\n" + table)
+    seconds = time.perf_counter() - start
+    machine = devices.cpu_name() if not devices.gpu_names() else devices.describe()
     record = {
         "preset": config.name,
         "rows": rows,
@@ -249,11 +319,14 @@ def run_sweep(
         "supervised_rows": supervised_rows,
         "supervised": supervised,
         "supervised_steps": {"epochs": epochs, "steps_per_epoch": steps},
-    }
-    write_sweep(out, {**record, "wall_seconds": time.perf_counter() - start}, table, log)
-    return {
-        "summary": summary,
-        "supervised": supervised,
-        "supervised_rows": supervised_rows,
         "table": table,
+        "settings": settings,
+        "key": settings_key(settings),
+        "machine": machine,
+        "precision": config.model.precision,
+        "date": time.strftime("%Y-%m-%d"),
+        "wall_seconds": seconds,
+        "source": f"computed here on {machine} in {config.model.precision} in {seconds:.0f} s",
     }
+    write_sweep(out, record, table, log)
+    return record

@@ -244,6 +244,7 @@ class Phase:
     test_stream: EvalStream | None  # None: no labels, no validation
     epochs: int
     seed: int
+    use_shipped: bool = False  # load a matching shipped run when no local one is finished
 
 
 def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
@@ -251,6 +252,10 @@ def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
     model, run, train_stream, epochs = phase.model, phase.run, phase.train_stream, phase.epochs
     devices = active()  # those the model was built on: each process reads its own rows
     finished = 0  # epochs an interrupted run already did: > 0 when resuming
+    if phase.use_shipped and not run.finished:  # a local run of the same key comes first
+        result = _load_shipped(phase, log)
+        if result is not None:
+            return result
     try:
         if run.finished:
             return _load_finished(phase.name, model, run, epochs)
@@ -321,6 +326,12 @@ def pretraining_key(config: Config) -> dict:
     return {**key, "probe_augment": config.key_dict("supervised")["supervised"]["augment"]}
 
 
+def pretraining_run(config: Config, splits: Splits, cache_dir=None) -> RunDir:
+    """The cache folder of the (labelled) pretraining of `config` on `splits`."""
+    key = {**pretraining_key(config), **_data_key(splits)}
+    return RunDir(cache_dir or default_cache_dir(), "pretraining", key)
+
+
 def pretrain(
     config: Config, splits: Splits, cache_dir=None, callbacks=(), verbose=2, log=print
 ) -> PhaseResult:
@@ -340,26 +351,18 @@ def pretrain(
         config.pretrain.epochs,
         config.seed,
     )
-    run = RunDir(
-        cache_dir or default_cache_dir(),
-        "pretraining",
-        {**pretraining_key(config), **_data_key(splits)},
-    )
+    run = pretraining_run(config, splits, cache_dir)
     with over_devices(config, pretraining=(plan.unlabelled_per_step, plan.labelled_per_step)):
-        model = build_contrastive_model(config, splits, plan.steps)
-        if config.use_shipped and not run.finished:  # a local run of the same key comes first
-            result = _load_shipped(model, run, config.pretrain.epochs, log)
-            if result is not None:
-                return result
         return _run_phase(
             Phase(
                 "pretraining",
-                model,
+                build_contrastive_model(config, splits, plan.steps),
                 run,
                 stream,
                 _test_stream(splits),
                 config.pretrain.epochs,
                 config.seed,
+                config.use_shipped,
             ),
             callbacks,
             verbose,
@@ -367,20 +370,20 @@ def pretrain(
         )
 
 
-def _load_shipped(model, run: RunDir, epochs: int, log) -> PhaseResult | None:
-    """The shipped run matching `run`'s settings, loaded into `model`; None if there is
-    none or it is damaged (said in one line: training takes over, nothing else changes)."""
-    found = shipped.find(run.settings, log=log)
+def _load_shipped(phase: Phase, log) -> PhaseResult | None:
+    """The shipped run matching the phase's settings, loaded into its model; None if there
+    is none or it is damaged (said in one line: training takes over, nothing else changes)."""
+    found = shipped.find(phase.run.settings, log=log)
     if found is None:
         return None
     try:
-        history = found.load(model, epochs)
+        history = found.load(phase.model, phase.epochs)
     except shipped.DamagedShippedRun as error:
         log(f"{error}; training instead.")
         return None
     return PhaseResult(
-        "pretraining",
-        model,
+        phase.name,
+        phase.model,
         history,
         0.0,
         from_cache=True,
@@ -412,6 +415,7 @@ def _pretrain_unlabelled(config, splits, plan, cache_dir, callbacks, verbose, lo
                 None,
                 config.pretrain.epochs,
                 config.seed,
+                config.use_shipped,
             ),
             callbacks,
             verbose,
@@ -419,20 +423,32 @@ def _pretrain_unlabelled(config, splits, plan, cache_dir, callbacks, verbose, lo
         )
 
 
-def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_options):
-    name = "finetuning_model" if encoder is not None else "baseline_model"
+def supervised_run(phase: str, config: Config, splits: Splits, extra_key=None, cache_dir=None):
+    """(RunDir, steps an epoch or None for one pass) of a supervised phase ("baseline" or
+    "finetuning", whose `extra_key` is `encoder_key`); nothing is built or trained."""
     key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(splits)}
-    epochs = config.supervised.epochs
-    batch_size = supervised_batch_size(config, splits)
     steps = config.supervised.steps_per_epoch
-    if steps in (None, one_pass_steps(len(splits.labelled_labels), batch_size)):
+    one_pass = one_pass_steps(len(splits.labelled_labels), supervised_batch_size(config, splits))
+    if steps in (None, one_pass):
         del key["supervised"]["steps_per_epoch"]  # one pass: the key runs always had
         steps = None
+    return RunDir(cache_dir or default_cache_dir(), phase, {**key, **(extra_key or {})}), steps
+
+
+def encoder_key(weights) -> dict:
+    """The finetuning's key part naming its starting encoder: a digest of its weights."""
+    return {"encoder_weights": arrays_digest(weights)}
+
+
+def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_options):
+    name = "finetuning_model" if encoder is not None else "baseline_model"
+    run, steps = supervised_run(phase, config, splits, extra_key, cache_dir)
+    batch_size = supervised_batch_size(config, splits)
     stream = LabelledStream(
         splits.labelled_images,
         splits.labelled_labels,
         batch_size,
-        epochs,
+        config.supervised.epochs,
         config.seed,
         steps_per_epoch=steps,
     )
@@ -441,11 +457,12 @@ def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_opti
             Phase(
                 phase,
                 build_classifier(config, splits, encoder, name=name),
-                RunDir(cache_dir or default_cache_dir(), phase, {**key, **extra_key}),
+                run,
                 stream,
                 _test_stream(splits),
-                epochs,
+                config.supervised.epochs,
                 config.seed,
+                config.use_shipped,
             ),
             **run_options,
         )
@@ -495,14 +512,13 @@ def finetune(
     with over_devices(config, supervised=supervised_batch_size(config, splits)):
         encoder = keras.models.clone_model(pretrained.model.encoder)  # on the same devices
     encoder.set_weights(weights)
-    extra = {"encoder_weights": arrays_digest(weights)}
     return _supervised(
         "finetuning",
         config,
         splits,
         encoder,
         cache_dir,
-        extra,
+        encoder_key(weights),
         callbacks=callbacks,
         verbose=verbose,
         log=log,
