@@ -254,12 +254,12 @@ def lab_rows(rows: list[dict]) -> list[dict]:
 
 
 def study_table(summary: list[dict]) -> str:
-    """Markdown: one row per point, each metric as mean [min, max] in percent."""
+    """Markdown: one row per point, each metric as mean% [min, max] over seeds."""
     header = "| source | knob | value | seeds | " + " | ".join(METRICS) + " |"
     lines = [header, "| --- | --- | ---: | ---: |" + " ---: |" * len(METRICS)]
     for e in summary:
         cells = [
-            f"{e[m] * 100:.1f} [{e[m + '_min'] * 100:.1f}, {e[m + '_max'] * 100:.1f}]"
+            f"{e[m] * 100:.1f}% [{e[m + '_min'] * 100:.1f}, {e[m + '_max'] * 100:.1f}]"
             for m in METRICS
         ]
         lines.append(
@@ -294,9 +294,9 @@ def curve_table(rows: list[dict]) -> str:
             name = (
                 f"pretrained {r['pretraining_epochs']} epochs, finetuned {r['supervised_epochs']}"
             )
-            frozen = (f"{r['knn_acc'] * 100:.1f}", f"{r['linear_probe_acc'] * 100:.1f}")
+            frozen = (f"{r['knn_acc'] * 100:.1f}%", f"{r['linear_probe_acc'] * 100:.1f}%")
         lines.append(
-            f"| {name} | {frozen[0]} | {frozen[1]} | {r['final_acc'] * 100:.1f} "
-            f"| {r['max_acc'] * 100:.1f} |"
+            f"| {name} | {frozen[0]} | {frozen[1]} | {r['final_acc'] * 100:.1f}% "
+            f"| {r['max_acc'] * 100:.1f}% |"
         )
     return "\n".join(lines)

@@ -62,7 +62,7 @@ def test_rows_load_with_their_source_summarise_and_plot(tmp_path):
     point = next(e for e in summary if e["source"] == "shipped" and e["value"] == 0.1)
     assert point["seeds"] == 2 and point["val_c_acc"] == pytest.approx(0.7)
     assert (point["knn_10_min"], point["knn_10_max"]) == (0.2, 0.4)
-    assert "| shipped | temperature | 0.1 | 2 | 50.0 [50.0, 50.0] | 70.0 [60.0, 80.0] |" in (
+    assert "| shipped | temperature | 0.1 | 2 | 50.0% [50.0, 50.0] | 70.0% [60.0, 80.0] |" in (
         study.study_table(summary)
     )
     fig = plots.plot_study(summary, ("temperature",))
@@ -157,8 +157,8 @@ def test_the_pretraining_curve_loads_tabulates_and_plots(tmp_path):
         )
     rows = study.load_curve(path)
     table = study.curve_table(rows)
-    assert "| baseline, 200 epochs |  |  | 55.0 | 56.0 |" in table
-    assert "| pretrained 48 epochs, finetuned 60 | 35.0 | 60.0 | 70.0 | 71.0 |" in table
+    assert "| baseline, 200 epochs |  |  | 55.0% | 56.0% |" in table
+    assert "| pretrained 48 epochs, finetuned 60 | 35.0% | 60.0% | 70.0% | 71.0% |" in table
     fig = plots.plot_pretraining_curve(rows)
     finetuned = fig.axes[0].get_lines()[0]
     assert list(finetuned.get_xdata()) == [12, 48]  # sorted by epochs
@@ -167,3 +167,23 @@ def test_the_pretraining_curve_loads_tabulates_and_plots(tmp_path):
     assert "baseline, 200 epochs: 55.0%" in legend
     with pytest.raises(study.StudyError, match="holds no pretraining curve"):
         study.load_curve(tmp_path / "none.jsonl")
+
+
+def test_the_shipped_study_covers_the_grid_with_two_seeds_on_the_validation_split():
+    rows = study.read_rows(study.SHIPPED_RESULTS)
+    seeds: dict = {}
+    for row in rows:
+        assert row["evaluated_on"] == "validation" and row["preset"] == "cpu"
+        assert {"machine", "precision", "seconds"} <= set(row) and set(study.METRICS) <= set(row)
+        seeds.setdefault((row["knob"], row["value"]), set()).add(row["seed"])
+    assert set(seeds) == set(study.grid())
+    assert min(len(s) for s in seeds.values()) >= 2
+    assert len({row["epochs"] for row in rows}) == 1  # one length for every point
+
+
+def test_the_shipped_pretraining_curve_has_three_lengths_and_both_baselines():
+    rows = study.load_curve()
+    lengths = {r["pretraining_epochs"] for r in rows if r["model"] == "pretrained"}
+    assert len(lengths) >= 3 and 12 in lengths
+    assert {r["supervised_epochs"] for r in rows if r["model"] == "baseline"} == {60, 200}
+    assert all(r["evaluated_on"] == "test" for r in rows)
