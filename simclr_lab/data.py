@@ -116,8 +116,7 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
         if config.source == "fashion_mnist":
             train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
         else:
-            train_x = composite.render_composite(train_x, composite.TRAIN_SEED)
-            test_x = composite.render_composite(test_x, composite.TEST_SEED)
+            train_x, test_x = rendered_composite(folder)
             if config.image_size != composite.IMAGE_SIZE:
                 train_x, test_x = (resize(x, config.image_size) for x in (train_x, test_x))
         if config.evaluate_on == "validation":
@@ -147,6 +146,21 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
         ),
         origin=origin,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def rendered_composite(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """The composite's train and test images, (60000 | 10000, 32, 32, 3) uint8, rendered once
+    a process and read-only: a second `load_splits` (a shorter run's subset, another label
+    draw) shares them instead of rendering and holding another copy."""
+    (train_x, _), (test_x, _) = load_fashion_mnist(folder)
+    rendered = (
+        composite.render_composite(train_x, composite.TRAIN_SEED),
+        composite.render_composite(test_x, composite.TEST_SEED),
+    )
+    for images in rendered:
+        images.flags.writeable = False
+    return rendered
 
 
 def balanced_subset(labels: np.ndarray, per_class: int | None, num_classes: int, seed: int):

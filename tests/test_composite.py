@@ -86,3 +86,10 @@ def test_validation_split_is_held_out_of_training(fake_fashion_mnist):
     padded = data.to_rgb(arrays["train_images"].astype("uint8"))
     everything = {img.tobytes() for img in padded}
     assert all(img.tobytes() in everything for img in splits.test_images)  # from train, not test
+
+
+def test_the_noise_slices_change_memory_only_not_the_rendering(monkeypatch):
+    items = np.random.default_rng(1).integers(0, 255, (9, 28, 28)).astype("uint8")
+    whole = composite.render_composite(items, seed=7)
+    monkeypatch.setattr(composite, "NOISE_SLICE", 2)  # 5 draws instead of 1, in order
+    np.testing.assert_array_equal(composite.render_composite(items, seed=7), whole)

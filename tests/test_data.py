@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 
 import numpy as np
@@ -171,3 +172,12 @@ def test_stl10_through_tfds_mock_data(monkeypatch):
     assert splits.unlabelled.shape == (30, 96, 96, 3) and splits.unlabelled.dtype == np.uint8
     assert splits.labelled_images.shape == (30, 96, 96, 3)
     assert splits.test_labels.shape == (30,)
+
+
+def test_a_second_composite_load_shares_the_rendered_images(fake_fashion_mnist):
+    config = DataConfig(source="fashion_mnist_composite", image_size=32, labels_per_class=2)
+    first = data.load_splits(config)
+    shorter = data.load_splits(dataclasses.replace(config, num_unlabelled=30))
+    assert np.shares_memory(first.unlabelled, shorter.unlabelled)  # rendered once
+    np.testing.assert_array_equal(first.unlabelled[:30], shorter.unlabelled)
+    assert not first.unlabelled.flags.writeable  # nobody can change the shared copy
