@@ -29,8 +29,10 @@ def loss_key(history: dict) -> str:
     return key
 
 
-def encode(encoder, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Frozen features of uint8 images (N, H, W, 3) -> float32 (N, width), batch by batch."""
+def encode(encoder, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Frozen features of uint8 images (N, H, W, 3) -> float32 (N, width), batch by batch
+    (256 images hold the activations to about 70 MB at 32x32; 1024 took 330 MB for 10%
+    less time)."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must have shape (N, H, W, 3); got {images.shape}.")
