@@ -249,7 +249,8 @@ class SettingsLab(_StaticPicture, widgets.VBox):
     """Pick a temperature and an augmentation strength, press Train, watch it live, and
     collect one row per run (settings -> kNN and linear-probe accuracy) to compare.
 
-    train_fn(temperature, min_area) -> encoder runs the training (with a live dashboard);
+    train_fn(temperature, min_area) -> the run of `train.pretrain` (or an encoder) trains
+    with a live dashboard; a run loaded from the cache shows "cached" instead of a time;
     splits: the data the frozen features are evaluated on; epochs: how long train_fn
     pretrains (for the table); study: rows of `simclr_lab.study.lab_rows` (the measured
     study), shown first, so each of your runs lands beside them, marked "yours".
@@ -289,11 +290,14 @@ class SettingsLab(_StaticPicture, widgets.VBox):
             self.live.clear_output()
             start = time.perf_counter()
             if _running_a_cell():
-                encoder = self.train_fn(self.temperature.value, self.min_area.value)
+                trained = self.train_fn(self.temperature.value, self.min_area.value)
             else:
                 with self.live:
-                    encoder = self.train_fn(self.temperature.value, self.min_area.value)
+                    trained = self.train_fn(self.temperature.value, self.min_area.value)
             seconds = time.perf_counter() - start
+            # a run (train.pretrain's result) says whether it only came from the cache
+            encoder = getattr(getattr(trained, "model", None), "encoder", trained)
+            cached = getattr(trained, "from_cache", False)
             scores = evaluate.frozen_scores(encoder, self.splits)
             self.results.append(
                 {
@@ -303,7 +307,8 @@ class SettingsLab(_StaticPicture, widgets.VBox):
                     "epochs": self.epochs,
                     "seeds": 1,
                     **scores,
-                    "seconds": seconds,
+                    "seconds": None if cached else seconds,
+                    "cached": cached,
                     "machine": cpu_name() if not gpu_names() else ", ".join(gpu_names()),
                 }
             )
@@ -350,7 +355,9 @@ class SettingsLab(_StaticPicture, widgets.VBox):
         cells = []
         for r in self.study + self.results:
             seeds = f", {r['seeds']} seeds" if r["seeds"] > 1 else ""
-            took = f"{r['seconds']:.0f} s" if r["seconds"] else "n/a"
+            took = (
+                "cached" if r.get("cached") else f"{r['seconds']:.0f} s" if r["seconds"] else "n/a"
+            )
             cells.append(
                 [
                     "study" if r["source"] == "shipped" else r["source"],

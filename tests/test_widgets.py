@@ -208,3 +208,16 @@ def test_explorers_leave_a_static_picture_of_their_last_state(smoke_splits):
     assert "application/vnd.jupyter.widget-view+json" in bundle  # live in JupyterLab
     assert bundle["image/png"] == explorer.output.outputs[-1]["data"]["image/png"]  # last draw
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+
+
+def test_settings_lab_says_cached_for_a_run_it_did_not_train(smoke_splits):
+    from types import SimpleNamespace
+
+    from simclr_lab.encoder import get_encoder
+
+    def loaded(temperature, min_area):  # what train.pretrain returns for a cached run
+        return SimpleNamespace(model=SimpleNamespace(encoder=get_encoder(16, 32)), from_cache=True)
+
+    lab = SettingsLab(loaded, smoke_splits)
+    lab.run()
+    assert lab.results[0]["seconds"] is None and lab._rows()[0][6] == "cached"
