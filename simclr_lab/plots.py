@@ -428,6 +428,9 @@ def plot_study(summary: list[dict], knobs=("temperature",)):
             ax.axvline(STUDY_PRESET_VALUES[knob], color="gray", linestyle=":", label="cpu preset")
             if knob == "temperature":
                 ax.set_xscale("log")
+                ax.minorticks_off()
+            values = sorted({e["value"] for e in summary if e["knob"] == knob})
+            ax.set_xticks(values, [f"{v:g}" for v in values])  # the values studied
             ax.set_xlabel(STUDY_X_LABELS[knob])
             ax.set_ylabel("accuracy (%)")
             ax.set_title(f"{knob}: {title}", fontsize=10)
