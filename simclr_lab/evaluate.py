@@ -47,8 +47,10 @@ def encode(encoder, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(chunks).astype("float32")
 
 
-def _check_features(name, features, labels):
-    features = np.asarray(features, dtype="float32")
+def _check_features(name, features, labels, convert=True):
+    """(features, labels as int64), checked; features float32 unless `convert` is False
+    (large uint8 features, such as raw pixels, are then converted a batch at a time)."""
+    features = np.asarray(features, dtype="float32" if convert else None)
     labels = np.asarray(labels)
     if features.ndim != 2 or len(features) == 0:
         raise ValueError(
@@ -81,7 +83,7 @@ def knn_predict(
     stays (batch_size, N) however large N and M are.
     """
     train, train_y = _check_features("train", train_features, train_labels)
-    test = np.asarray(test_features, dtype="float32")
+    test = np.asarray(test_features)  # made float32 and unit length a batch at a time
     if test.ndim != 2 or len(test) == 0:
         raise ValueError(f"test features must be a non-empty (M, D) array; got {test.shape}.")
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(train):
@@ -91,10 +93,11 @@ def knn_predict(
     if tau <= 0:
         raise ValueError(f"tau={tau!r} must be > 0.")
     classes = num_classes or int(train_y.max()) + 1
-    train, test = _unit_rows(train), _unit_rows(test)
+    train = _unit_rows(train)
     predictions = np.empty(len(test), dtype="int64")
     for start in range(0, len(test), batch_size):
-        sims = test[start : start + batch_size] @ train.T  # (B, N)
+        batch = _unit_rows(test[start : start + batch_size].astype("float32"))
+        sims = batch @ train.T  # (B, N)
         if k < len(train):
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (B, k), any order
         else:
@@ -111,7 +114,7 @@ def knn_accuracy(
     train_features, train_labels, test_features, test_labels, k=200, tau=0.07, batch_size=512
 ) -> float:
     """Share of test features whose weighted-kNN class (see `knn_predict`) is right."""
-    test, test_y = _check_features("test", test_features, test_labels)
+    test, test_y = _check_features("test", test_features, test_labels, convert=False)
     classes = int(max(np.max(train_labels), test_y.max())) + 1
     predicted = knn_predict(train_features, train_labels, test, k, tau, classes, batch_size)
     return float(np.mean(predicted == test_y))
@@ -131,7 +134,7 @@ def linear_probe_accuracy(
     from sklearn.preprocessing import StandardScaler
 
     train, train_y = _check_features("train", train_features, train_labels)
-    test, test_y = _check_features("test", test_features, test_labels)
+    test, test_y = _check_features("test", test_features, test_labels, convert=False)
     if len(np.unique(train_y)) < 2:
         raise ValueError("The linear probe needs labels of at least two classes.")
     probe = make_pipeline(
@@ -139,7 +142,11 @@ def linear_probe_accuracy(
         LogisticRegression(C=regularisation, max_iter=2000, random_state=seed),
     )
     probe.fit(train, train_y)
-    return float(probe.score(test, test_y))
+    correct = sum(  # scored a batch at a time: raw pixels need no float copy of the test set
+        int(np.sum(probe.predict(test[i : i + 1024].astype("float32")) == test_y[i : i + 1024]))
+        for i in range(0, len(test), 1024)
+    )
+    return correct / len(test)
 
 
 def feature_scores(train, train_labels, test, test_labels, k: int = 200) -> dict:
