@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import simclr_lab  # noqa: E402  (first: quiet TensorFlow start-up)
 from simclr_lab import evaluate, study, train  # noqa: E402
 from simclr_lab.data import load_splits  # noqa: E402
-from simclr_lab.devices import cpu_name, describe, gpu_names  # noqa: E402
+from simclr_lab.devices import describe, machine_name  # noqa: E402
 
 
 def save(rows: list[dict], path: Path) -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     splits = load_splits(config.data)
     where = {
         "precision": config.model.precision,
-        "machine": cpu_name() if not gpu_names() else describe(),
+        "machine": machine_name(),
         "software": describe(),
         "evaluated_on": config.data.evaluate_on,
     }

@@ -111,7 +111,7 @@ class Shipper:
             if name == "pretraining"
             else config.supervised.epochs,
             "precision": config.model.precision,
-            "machine": machine(),
+            "machine": devices.machine_name(),
             "software": devices.describe(),
             "seconds": seconds or self.args.seconds,
             "data": self.splits.summary(),
@@ -142,11 +142,6 @@ class Shipper:
         size = sweep.SHIPPED_RESULTS.stat().st_size
         print(f"Shipped {sweep.SHIPPED_RESULTS} ({size / 1e3:.1f} kB, key {record['key']})")
         return sweep.SHIPPED_RESULTS
-
-
-def machine() -> str:
-    """The CPU's name on a CPU-only machine, else the accelerator's."""
-    return devices.cpu_name() if not devices.gpu_names() else devices.describe()
 
 
 def main() -> None:

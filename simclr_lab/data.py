@@ -111,12 +111,12 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
         return _synthetic_splits(config)
     if config.source in ("fashion_mnist", "fashion_mnist_composite"):
         folder = find_fashion_mnist()
-        (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
         origin = str(folder or "Keras' download")
         if config.source == "fashion_mnist":
+            (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
             train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
         else:
-            train_x, test_x = rendered_composite(folder)
+            (train_x, train_y), (test_x, test_y) = rendered_composite(folder)
             if config.image_size != composite.IMAGE_SIZE:
                 train_x, test_x = (resize(x, config.image_size) for x in (train_x, test_x))
         if config.evaluate_on == "validation":
@@ -149,18 +149,17 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
 
 
 @functools.lru_cache(maxsize=1)
-def rendered_composite(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """The composite's train and test images, (60000 | 10000, 32, 32, 3) uint8, rendered once
-    a process and read-only: a second `load_splits` (a shorter run's subset, another label
-    draw) shares them instead of rendering and holding another copy."""
-    (train_x, _), (test_x, _) = load_fashion_mnist(folder)
-    rendered = (
-        composite.render_composite(train_x, composite.TRAIN_SEED),
-        composite.render_composite(test_x, composite.TEST_SEED),
-    )
-    for images in rendered:
-        images.flags.writeable = False
-    return rendered
+def rendered_composite(folder: Path | None):
+    """((train_x, train_y), (test_x, test_y)): Fashion-MNIST from `folder` as the composite,
+    images (60000 | 10000, 32, 32, 3) uint8, rendered once a process and read-only: a second
+    `load_splits` (a shorter run's subset, another label draw) shares them instead of
+    rendering and holding another copy."""
+    (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
+    train_x = composite.render_composite(train_x, composite.TRAIN_SEED)
+    test_x = composite.render_composite(test_x, composite.TEST_SEED)
+    for array in (train_x, train_y, test_x, test_y):
+        array.flags.writeable = False
+    return (train_x, train_y), (test_x, test_y)
 
 
 def balanced_subset(labels: np.ndarray, per_class: int | None, num_classes: int, seed: int):

@@ -69,6 +69,12 @@ def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
     return f"{name}, {os.cpu_count()} cores" + (f", {bf16}" if bf16 else "")
 
 
+def machine_name() -> str:
+    """Which machine ran, for results: the accelerators' names, else the CPU's (`cpu_name`)."""
+    gpus = gpu_names()
+    return ", ".join(gpus) if gpus else cpu_name()
+
+
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     """The CPU's feature flags as Linux lists them (empty where there is no such file)."""
     return set((_cpuinfo_field("flags", cpuinfo) or "").split())

@@ -27,12 +27,11 @@ from simclr_lab.cache import atomic_write_text, file_sha256
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 FILES = ("weights.npz", "settings.json", "history.json", "about.json")
-NOUNS = {"pretraining": "encoder", "baseline": "baseline", "finetuning": "finetuning"}
 
 
 def noun(phase: str) -> str:
-    """What a phase's run gives a learner: 'encoder', 'baseline', 'finetuning'."""
-    return NOUNS.get(phase, phase)
+    """What a phase's run gives a learner: 'encoder' for a pretraining, else the phase."""
+    return "encoder" if phase == "pretraining" else phase
 
 
 class DamagedShippedRun(RuntimeError):

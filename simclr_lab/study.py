@@ -28,7 +28,7 @@ import numpy as np
 from simclr_lab import train
 from simclr_lab.cache import default_cache_dir
 from simclr_lab.data import balanced_subset, load_splits
-from simclr_lab.devices import cpu_name, describe, gpu_names
+from simclr_lab.devices import describe, machine_name
 from simclr_lab.evaluate import encode, feature_scores, summarise_over_seeds
 from simclr_lab.presets import PRESETS, get_preset
 
@@ -161,7 +161,7 @@ def run_point(
     row.update(
         seconds=seconds,
         precision=config.model.precision,
-        machine=cpu_name() if not gpu_names() else describe(),
+        machine=machine_name(),
         software=describe(),
         evaluated_on=config.data.evaluate_on,
     )

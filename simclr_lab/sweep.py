@@ -311,7 +311,7 @@ def run_sweep(
         table += f"\n\n{supervised_table(supervised, steps, epochs)}"
     log("\n" + table)
     seconds = time.perf_counter() - start
-    machine = devices.cpu_name() if not devices.gpu_names() else devices.describe()
+    machine = devices.machine_name()
     record = {
         "preset": config.name,
         "rows": rows,

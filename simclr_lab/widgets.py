@@ -20,7 +20,7 @@ from IPython import get_ipython
 from simclr_lab import evaluate, loss
 from simclr_lab.augment import get_augmenter
 from simclr_lab.config import RECIPES
-from simclr_lab.devices import cpu_name, gpu_names
+from simclr_lab.devices import machine_name
 
 
 def _figure_output(figure) -> dict:
@@ -309,7 +309,7 @@ class SettingsLab(_StaticPicture, widgets.VBox):
                     **scores,
                     "seconds": None if cached else seconds,
                     "cached": cached,
-                    "machine": cpu_name() if not gpu_names() else ", ".join(gpu_names()),
+                    "machine": machine_name(),
                 }
             )
             self.table.value = self.table_html()
