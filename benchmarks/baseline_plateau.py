@@ -27,9 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from simclr_lab import data, presets, train
-from simclr_lab.batching import EvalStream, LabelledStream
-from simclr_lab.callbacks import ReseedAugmentation
+from simclr_lab.runs import presets, train
+from simclr_lab.runs.callbacks import ReseedAugmentation
+from simclr_lab.sources import data
+from simclr_lab.sources.batching import EvalStream, LabelledStream
 
 VARIANTS = ("default", "lr3e-4", "centred", "he", "float32")
 CHANCE_MARGIN = 0.15  # val_acc above this: the run has left chance (10 classes)

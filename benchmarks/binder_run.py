@@ -27,7 +27,7 @@ from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simclr_lab.devices import cpu_name  # noqa: E402
+from simclr_lab.runs.devices import cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("binder_run.jsonl")

@@ -20,9 +20,11 @@ import json
 import time
 from pathlib import Path
 
-from simclr_lab import evaluate, train
-from simclr_lab.data import balanced_subset, load_splits
-from simclr_lab.presets import get_preset
+from simclr_lab import evaluate
+from simclr_lab.runs import train
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.sources.data import load_splits
+from simclr_lab.sources.splits import balanced_subset
 
 
 def parse_setting(text: str):

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simclr_lab import train
-from simclr_lab.data import load_splits
-from simclr_lab.devices import describe
-from simclr_lab.presets import get_preset
+from simclr_lab.runs import train
+from simclr_lab.runs.devices import describe
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.sources.data import load_splits
 
 
 def measure(seed: int, epochs: int, cache_dir) -> dict:

@@ -37,9 +37,9 @@ def measure_load(folder: str, size: int, cache: str) -> dict:
     import gc
 
     import simclr_lab  # noqa: F401
-    from simclr_lab.data import load_splits
-    from simclr_lab.folder import folder_settings
-    from simclr_lab.presets import get_preset
+    from simclr_lab.runs.presets import get_preset
+    from simclr_lab.sources.data import load_splits
+    from simclr_lab.sources.folder import folder_settings
 
     config = get_preset("cpu", **folder_settings(folder), **{"data.image_size": size})
     decoded_before = any(Path(cache).glob("folders/*/index.json"))
@@ -68,11 +68,11 @@ def measure_stream(source: str, folder: str, count: int, epochs: int, cache: str
     """Milliseconds to assemble one pretraining batch (the input side of a step alone), epoch
     by epoch, from the in-memory arrays or the memory-mapped folder cache."""
     import simclr_lab  # noqa: F401
-    from simclr_lab import train
-    from simclr_lab.batching import PairedStream
-    from simclr_lab.data import load_splits
-    from simclr_lab.folder import folder_settings
-    from simclr_lab.presets import get_preset
+    from simclr_lab.runs import train
+    from simclr_lab.runs.presets import get_preset
+    from simclr_lab.sources.batching import PairedStream
+    from simclr_lab.sources.data import load_splits
+    from simclr_lab.sources.folder import folder_settings
 
     changes = {"pretrain.epochs": epochs}
     if source == "folder":
@@ -99,10 +99,10 @@ def measure_training(source: str, folder: str, count: int, epochs: int, cache: s
     import keras
 
     import simclr_lab  # noqa: F401
-    from simclr_lab import train
-    from simclr_lab.data import load_splits
-    from simclr_lab.folder import folder_settings
-    from simclr_lab.presets import get_preset
+    from simclr_lab.runs import train
+    from simclr_lab.runs.presets import get_preset
+    from simclr_lab.sources.data import load_splits
+    from simclr_lab.sources.folder import folder_settings
 
     changes = {"pretrain.epochs": epochs}
     if source == "folder":
@@ -167,8 +167,8 @@ def main() -> None:
         return
 
     import simclr_lab  # noqa: F401
-    from simclr_lab.devices import describe
-    from simclr_lab.folder import write_demo_folder
+    from simclr_lab.runs.devices import describe
+    from simclr_lab.sources.data import write_demo_folder
 
     work = Path(tempfile.mkdtemp(prefix="folder-bench-"))
     try:

@@ -16,7 +16,7 @@ WARMUP=${WARMUP:-3}
 for precision in float32 mixed_bfloat16; do
   python3 - "$precision" "$STEPS" "$WARMUP" <<'PY'
 import json, sys
-from simclr_lab.bench import bench_table, run_bench
+from simclr_lab.studies.bench import bench_table, run_bench
 precision, steps, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 result = run_bench(96, 525, 25, steps=steps, warmup=warmup, precision=precision)
 print(bench_table(result))

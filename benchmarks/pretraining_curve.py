@@ -10,8 +10,8 @@ probe) and finetunes it with the preset's 60 supervised epochs. The baseline is 
 own (60 epochs) and one trained as long as it keeps improving (--baseline-epochs, 200:
 benchmarks/fair_baseline.py found it levelling off between 92 and 197). Everything scores
 on the test split, as lesson 6's comparison does. The rows are written to
-`simclr_lab/pretraining_curve.jsonl` (package data: lesson 6 draws them with
-`plots.plot_pretraining_curve`).
+`simclr_lab/shipped/pretraining_curve.jsonl` (package data: lesson 6 draws them with
+`study_plots.plot_pretraining_curve`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import simclr_lab  # noqa: E402  (first: quiet TensorFlow start-up)
-from simclr_lab import evaluate, study, train  # noqa: E402
-from simclr_lab.data import load_splits  # noqa: E402
-from simclr_lab.devices import describe, machine_name  # noqa: E402
+from simclr_lab import evaluate  # noqa: E402
+from simclr_lab.runs import train
+from simclr_lab.runs.devices import describe, machine_name  # noqa: E402
+from simclr_lab.sources.data import load_splits  # noqa: E402
+from simclr_lab.studies import study
 
 
 def save(rows: list[dict], path: Path) -> None:

@@ -1,5 +1,5 @@
 """Ship a preset's finished runs inside the package (`simclr_lab/shipped/`), and its label
-sweep's results (`simclr_lab/sweep_results.json`).
+sweep's results (`simclr_lab/shipped/sweep_results.json`).
 
     python benchmarks/ship_runs.py --preset cpu
     python benchmarks/ship_runs.py --phase finetuning --set supervised.learning_rate=1e-4
@@ -29,10 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import simclr_lab  # noqa: E402  (first: quiet TensorFlow start-up)
-from simclr_lab import devices, evaluate, shipped, sweep, train  # noqa: E402
-from simclr_lab.cache import atomic_write_text  # noqa: E402
-from simclr_lab.cli import _parse_setting  # noqa: E402
-from simclr_lab.data import load_splits  # noqa: E402
+from simclr_lab import evaluate  # noqa: E402
+from simclr_lab.faces.cli import _parse_setting  # noqa: E402
+from simclr_lab.runs import devices, shipped, train
+from simclr_lab.runs.cache import atomic_write_text  # noqa: E402
+from simclr_lab.sources.data import load_splits  # noqa: E402
+from simclr_lab.studies import sweep
 
 PHASES = ("pretraining", "baseline", "finetuning")
 

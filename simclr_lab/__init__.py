@@ -1,26 +1,23 @@
 """simclr-lab: contrastive pretraining (SimCLR) and semi-supervised classification, as lessons.
 
-The modules, in the order a reader meets them (README: "How the library is built"):
+The top level is the recipe, in the order a learner reads it (each module imports only the
+others, the settings, Keras and NumPy):
 
-- `config`: hyperparameters as frozen dataclasses, each value checked when it is set.
-- `devices`: the accelerator Keras sees, and whether it computes bfloat16 natively.
-- `distribute`: data-parallel training over several devices and processes (JAX).
-- `presets`: the named presets, and the one that suits this machine.
-- `cache`: run folders keyed by settings and data, with checksums and atomic writes.
-- `data`: the sources and their unlabelled / labelled / test splits, as uint8 arrays.
-- `composite`, `synthetic`: images made in code (the Fashion-MNIST composite, shapes).
-- `folder`: a folder of one's own image files, decoded once into a memory-mapped cache.
-- `batching`: the per-step streams `fit` reads (500 unlabelled + 25 labelled, as the reference).
+- `config`: the settings, as frozen dataclasses, each value checked when it is set.
 - `augment`: the random views (crop, flip, colour) as Keras layers.
 - `encoder`: the convolutional encoder, projection head and linear probe.
 - `loss`: InfoNCE and NT-Xent on projection arrays.
-- `model`: `ContrastiveModel`, pretraining with an online linear probe.
-- `evaluate`: kNN, linear probe and frozen-feature comparisons: numbers only.
-- `plots`: the figures.
-- `callbacks`: what every training phase runs beside `fit` (NaN stop, history, resume).
-- `train`: the load-or-train phases (baseline, pretraining, finetuning).
-- `compare`, `sweep`, `bench`, `own_images`: headless studies that write files.
-- `cli`, `widgets`, `dashboard`: the faces: the `simclr-lab` command, explorers, live plots.
+- `model`: `ContrastiveModel` and its training step, with an online linear probe.
+- `evaluate`: kNN and the linear probe on frozen features: numbers only.
+- `diagnostics`: what a collapse looks like (feature spread, alignment, uniformity).
+
+The machinery lives beneath it (README: "How the library is built"):
+
+- `sources`: images from Fashion-MNIST, STL-10, code or a folder, split and batched.
+- `runs`: presets, devices, caching, shipped runs and the training phases.
+- `studies`: the headless comparison, label sweep, knobs' study and benchmark.
+- `figures`: the plots.
+- `faces`: the `simclr-lab` command, the widgets and the live dashboard.
 """
 
 import os
@@ -86,7 +83,7 @@ except BackendError as _error:
 _import_keras_quietly()
 
 from simclr_lab.config import Config  # noqa: E402
-from simclr_lab.presets import PRESETS, get_preset  # noqa: E402
+from simclr_lab.runs.presets import PRESETS, get_preset  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["PRESETS", "Config", "get_preset", "__version__"]

@@ -1,5 +1,5 @@
 import sys
 
-from simclr_lab.cli import main
+from simclr_lab.faces.cli import main
 
 sys.exit(main())

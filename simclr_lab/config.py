@@ -1,5 +1,5 @@
 """Hyperparameters as frozen dataclasses, each value checked when it is set (the named
-presets built from them are in `simclr_lab.presets`).
+presets built from them are in `simclr_lab.runs.presets`).
 
 Every default is the reference recipe's value (the Keras example "Semi-supervised image
 classification using contrastive pretraining with SimCLR"). Builders take flat arguments;
@@ -86,7 +86,8 @@ class DataConfig:
     # "validation": 10,000 training images set aside take the test split's place (Fashion-MNIST
     # sources), for choosing settings; the test split is then never read.
     evaluate_on: str = "test"
-    # source "folder": the folder of images to read (simclr_lab.folder); None for the others.
+    # source "folder": the folder of images to read (`simclr_lab.sources.folder`); None for
+    # the others.
     folder: str | None = None
 
     def __post_init__(self):
@@ -220,9 +221,9 @@ MAX_DEVICES = 4096
 
 @dataclass(frozen=True)
 class DistributeConfig:
-    """Data-parallel training (JAX backend, `simclr_lab.distribute`). The batch sizes above are
-    global batches: each step's batch is split evenly over the devices, and the loss, the
-    contrastive accuracy and BatchNorm's statistics see the whole of it."""
+    """Data-parallel training (JAX backend, `simclr_lab.runs.distribute`). The batch sizes
+    above are global batches: each step's batch is split evenly over the devices, and the
+    loss, the contrastive accuracy and BatchNorm's statistics see the whole of it."""
 
     devices: int | str = 1  # 1: one device; N or "all": data-parallel over N or all devices
 
@@ -254,8 +255,8 @@ class Config:
     seed: int = 0  # weight initialisation and augmentation randomness
     # Where it runs, not what it computes: no part of cache keys (`key_dict`).
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
-    # Load a run shipped with the package (encoder, baseline, finetuning: `simclr_lab.shipped`)
-    # or the shipped sweep results (`sweep.run_sweep`) when the settings match and no local
+    # Load a run shipped with the package (encoder, baseline, finetuning: `runs.shipped`) or
+    # the shipped sweep results (`sweep.run_sweep`) when the settings match and no local
     # result exists; False trains and computes here. Not part of cache keys either.
     use_shipped: bool = True
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import keras
 
-from simclr_lab.config import MIN_IMAGE_SIZE, PRECISIONS
-from simclr_lab.devices import resolve_precision
+from simclr_lab.config import MIN_IMAGE_SIZE
+
+LAYER_PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies
 
 
 def _layer_dtype(precision: str) -> str:
-    """The Keras dtype policy for `precision` ("auto" decided for this machine)."""
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"Unknown precision={precision!r}; allowed: {', '.join(map(repr, PRECISIONS))}."
-        )
-    return resolve_precision(precision)
+    """`precision` as a Keras dtype policy; "auto" is decided for the machine before a
+    model is built (`runs.devices.resolve_precision`)."""
+    if precision not in LAYER_PRECISIONS:
+        hint = " (resolve it first: runs.devices.resolve_precision)" if precision == "auto" else ""
+        allowed = ", ".join(map(repr, LAYER_PRECISIONS))
+        raise ValueError(f"Unknown precision={precision!r}{hint}; allowed: {allowed}.")
+    return precision
 
 
 def get_encoder(
@@ -24,8 +26,7 @@ def get_encoder(
 
     4 x Conv2D(width, 3x3, stride 2, ReLU, valid), Flatten, Dense(width, ReLU). At 96x96 the
     last feature map is 5x5, at 32x32 it is 1x1; below 31x31 nothing is left.
-    precision "mixed_bfloat16": bfloat16 arithmetic, float32 weights (features in bfloat16);
-    "auto": that where this machine computes bfloat16 natively, else float32.
+    precision "mixed_bfloat16": bfloat16 arithmetic, float32 weights (features in bfloat16).
     """
     if not isinstance(width, int) or width < 1:
         raise ValueError(f"width={width!r} must be a positive integer.")
@@ -133,7 +134,7 @@ def standalone_encoder(encoder: keras.Model, image_size: int) -> keras.Sequentia
     uint8 or float, of any size -> (B, width) float32 features.
 
     Images are centre-cropped to a square and resized to `image_size` (antialiased bilinear,
-    as `simclr_lab.folder` decodes them), divided by 255 (a Normalization layer: the same
+    as `simclr_lab.sources.folder` decodes them), divided by 255 (a Normalization layer: the same
     division as `evaluate.encode`) and encoded by a float32 copy of `encoder`: an encoder
     trained in bfloat16 then runs at full speed on any machine, its features differing from
     the bfloat16 ones by bfloat16's rounding (about 3 significant digits).

@@ -8,9 +8,9 @@ import struct  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from simclr_lab import data  # noqa: E402
-from simclr_lab.data import load_splits  # noqa: E402
-from simclr_lab.presets import get_preset  # noqa: E402
+from simclr_lab.runs.presets import get_preset  # noqa: E402
+from simclr_lab.sources import data  # noqa: E402
+from simclr_lab.sources.data import load_splits  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import numpy as np
 
 
 def _config(loss="ntxent", devices=1, **changes):
-    from simclr_lab.presets import get_preset
+    from simclr_lab.runs.presets import get_preset
 
     # Small and quick to compile; BatchNorm in the head, so its statistics are compared too.
     return get_preset(
@@ -39,8 +39,8 @@ def _config(loss="ntxent", devices=1, **changes):
 
 
 def _batch(config, splits):
-    from simclr_lab.batching import PairedStream
-    from simclr_lab.train import pretraining_plan
+    from simclr_lab.runs.train import pretraining_plan
+    from simclr_lab.sources.batching import PairedStream
 
     stream = PairedStream(
         splits.unlabelled,
@@ -59,9 +59,9 @@ def _one_step(config, splits, batch):
     import jax
     from jax.sharding import NamedSharding, PartitionSpec
 
-    from simclr_lab.distribute import over_devices
     from simclr_lab.loss import contrastive_accuracy, get_loss
-    from simclr_lab.train import build_contrastive_model, pretraining_plan
+    from simclr_lab.runs.distribute import over_devices
+    from simclr_lab.runs.train import build_contrastive_model, pretraining_plan
 
     plan = pretraining_plan(config, splits)
     parts = (plan.unlabelled_per_step, plan.labelled_per_step)
@@ -135,7 +135,7 @@ def _one_step(config, splits, batch):
 
 
 def step(loss, *counts):
-    from simclr_lab.data import load_splits
+    from simclr_lab.sources.data import load_splits
 
     config = _config(loss)
     splits = load_splits(config.data)
@@ -146,15 +146,15 @@ def step(loss, *counts):
 def pretrain(devices, cache, coordinator=None, processes=None, process_id=None):
     """Pretraining for one epoch of 3 steps through `train.pretrain`, on `devices`, in one
     of several processes when a coordinator is given."""
-    from simclr_lab import distribute
+    from simclr_lab.runs import distribute
 
     if coordinator:
         distribute.initialize(coordinator, int(processes), int(process_id))
     import keras
 
-    from simclr_lab import train
-    from simclr_lab.dashboard import LiveDashboard
-    from simclr_lab.data import load_splits
+    from simclr_lab.faces.dashboard import LiveDashboard
+    from simclr_lab.runs import train
+    from simclr_lab.sources.data import load_splits
 
     config = _config(devices=devices if devices == "all" else int(devices))
     config = config.replace(**{"pretrain.epochs": 1, "data.num_test": 100})
@@ -189,10 +189,10 @@ def time_steps(devices, steps, width="32"):
     own train function on `devices`."""
     import keras
 
-    from simclr_lab.batching import PairedStream
-    from simclr_lab.data import load_splits
-    from simclr_lab.distribute import active, over_devices
-    from simclr_lab.train import build_contrastive_model, pretraining_plan
+    from simclr_lab.runs.distribute import active, over_devices
+    from simclr_lab.runs.train import build_contrastive_model, pretraining_plan
+    from simclr_lab.sources.batching import PairedStream
+    from simclr_lab.sources.data import load_splits
 
     changes = {"data.num_unlabelled": 56 * (int(steps) + 2), "model.width": int(width)}
     config = _config(devices=int(devices), **changes)
@@ -224,7 +224,7 @@ def time_steps(devices, steps, width="32"):
 def refusals(folder, *cases):
     """`simclr-lab compare --preset smoke` with each case's extra arguments ("|"-separated):
     its exit status, what it printed to stderr and whether the cache saw any run."""
-    from simclr_lab import cli
+    from simclr_lab.faces import cli
 
     found = []
     for number, case in enumerate(cases):

@@ -9,22 +9,15 @@ import re
 import numpy as np
 import pytest
 
-from simclr_lab import (
-    augment,
-    cli,
-    composite,
-    config,
-    data,
-    distribute,
-    evaluate,
-    loss,
-    plots,
-    presets,
-    synthetic,
-)
-from simclr_lab.batching import plan_batches
-from simclr_lab.dashboard import LiveDashboard
+from simclr_lab import augment, config, evaluate, loss
 from simclr_lab.encoder import get_encoder
+from simclr_lab.faces import cli
+from simclr_lab.faces.dashboard import LiveDashboard
+from simclr_lab.figures import plots
+from simclr_lab.runs import distribute, presets
+from simclr_lab.sources import composite, data, synthetic
+from simclr_lab.sources.batching import plan_batches
+from simclr_lab.sources.splits import balanced_subset
 
 
 class CLIError(Exception):
@@ -215,7 +208,7 @@ CASES = [
     # data
     (
         "more labels than a class has",
-        lambda t: data.balanced_subset(np.repeat(np.arange(10), 5), 6, 10, 0),
+        lambda t: balanced_subset(np.repeat(np.arange(10), 5), 6, 10, 0),
         ValueError,
         "labels_per_class=6",
     ),
@@ -306,7 +299,7 @@ CASES = [
     # widgets and plots
     (
         "explorer with float images",
-        lambda t: __import__("simclr_lab.widgets").widgets.AugmentationExplorer(
+        lambda t: __import__("simclr_lab.faces.widgets").faces.widgets.AugmentationExplorer(
             np.zeros((2, 32, 32, 3), "float32")
         ),
         ValueError,
@@ -314,7 +307,7 @@ CASES = [
     ),
     (
         "temperature explorer, mismatched views",
-        lambda t: __import__("simclr_lab.widgets").widgets.TemperatureExplorer(
+        lambda t: __import__("simclr_lab.faces.widgets").faces.widgets.TemperatureExplorer(
             np.ones((4, 3)), np.ones((5, 3))
         ),
         ValueError,

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from simclr_lab.cli import main
-from simclr_lab.data import load_splits
-from simclr_lab.devices import resolve_precision
-from simclr_lab.presets import get_preset
+from simclr_lab.faces.cli import main
+from simclr_lab.runs.devices import resolve_precision
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.sources.data import load_splits
 
 
 def _smoke_compare(out, cache):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from simclr_lab import composite, data
 from simclr_lab.config import DataConfig
+from simclr_lab.sources import composite, data
 
 
 @pytest.fixture(scope="module")

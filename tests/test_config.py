@@ -2,9 +2,9 @@ import dataclasses
 
 import pytest
 
-from simclr_lab import devices
 from simclr_lab.config import Config
-from simclr_lab.presets import PRESETS, get_preset
+from simclr_lab.runs import devices
+from simclr_lab.runs.presets import PRESETS, get_preset
 
 
 def test_defaults_are_the_reference_recipe():

@@ -4,11 +4,12 @@ import gzip
 import numpy as np
 import pytest
 
-from simclr_lab import data
-from simclr_lab.batching import EvalStream, LabelledStream, PairedStream, plan_batches
 from simclr_lab.config import DataConfig
-from simclr_lab.presets import get_preset
-from simclr_lab.synthetic import make_shapes
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.sources import data
+from simclr_lab.sources.batching import EvalStream, LabelledStream, PairedStream, plan_batches
+from simclr_lab.sources.splits import balanced_subset
+from simclr_lab.sources.synthetic import make_shapes
 
 
 def test_reference_batching_arithmetic():
@@ -72,12 +73,12 @@ def test_test_stream_keeps_every_image():
 
 def test_balanced_subset_is_balanced_and_seeded():
     labels = np.repeat(np.arange(10), 30)
-    chosen = data.balanced_subset(labels, 5, 10, seed=1)
+    chosen = balanced_subset(labels, 5, 10, seed=1)
     assert np.bincount(labels[chosen]).tolist() == [5] * 10
-    np.testing.assert_array_equal(chosen, data.balanced_subset(labels, 5, 10, seed=1))
-    assert not np.array_equal(chosen, data.balanced_subset(labels, 5, 10, seed=2))
+    np.testing.assert_array_equal(chosen, balanced_subset(labels, 5, 10, seed=1))
+    assert not np.array_equal(chosen, balanced_subset(labels, 5, 10, seed=2))
     with pytest.raises(ValueError, match="labels_per_class=31"):
-        data.balanced_subset(labels, 31, 10, seed=1)
+        balanced_subset(labels, 31, 10, seed=1)
 
 
 def test_synthetic_is_deterministic_balanced_and_any_size():

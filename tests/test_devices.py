@@ -1,8 +1,8 @@
 import pytest
 
-from simclr_lab import devices
 from simclr_lab.encoder import get_encoder
-from simclr_lab.presets import get_preset
+from simclr_lab.runs import devices
+from simclr_lab.runs.presets import get_preset
 
 
 def test_cpu_flags_reads_the_flags_line(tmp_path):
@@ -29,5 +29,5 @@ def test_auto_precision_follows_the_hardware(monkeypatch, gpus, flags, expected)
     assert devices.resolve_precision("auto") == expected
     assert devices.resolve_precision("float32") == "float32"  # explicit choices stay
     assert get_preset("smoke", **{"model.precision": "auto"}).model.precision == expected
-    encoder = get_encoder(16, 32, "auto")
+    encoder = get_encoder(16, 32, devices.resolve_precision("auto"))
     assert encoder.layers[0].dtype_policy.name == expected

@@ -132,7 +132,7 @@ def test_offline_diagnostics_of_a_constant_network_show_collapse():
 
 
 def test_monitor_adds_every_diagnostic_to_the_logs(smoke_config, smoke_splits):
-    from simclr_lab.train import build_contrastive_model
+    from simclr_lab.runs.train import build_contrastive_model
 
     model = build_contrastive_model(smoke_config, smoke_splits)
     monitor = DiagnosticsMonitor(smoke_splits.test_images, size=64)
@@ -154,8 +154,8 @@ def test_monitor_adds_every_diagnostic_to_the_logs(smoke_config, smoke_splits):
 def test_monitor_changes_no_training_step_and_reaches_the_dashboard(
     smoke_config, smoke_splits, tmp_path
 ):
-    from simclr_lab.dashboard import LiveDashboard
-    from simclr_lab.train import pretrain
+    from simclr_lab.faces.dashboard import LiveDashboard
+    from simclr_lab.runs.train import pretrain
 
     plain = pretrain(smoke_config, smoke_splits, tmp_path / "plain", verbose=0)
     dashboard = LiveDashboard("pretraining", show=False)
@@ -178,7 +178,7 @@ def test_monitor_changes_no_training_step_and_reaches_the_dashboard(
 def test_compare_writes_the_diagnostics_to_metrics_json(smoke_config, tmp_path):
     import json
 
-    from simclr_lab.compare import run_comparison
+    from simclr_lab.studies.compare import run_comparison
 
     run_comparison(smoke_config, tmp_path / "out", tmp_path / "cache", 0, lambda _: None)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())

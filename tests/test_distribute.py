@@ -1,4 +1,4 @@
-"""Data-parallel training (`simclr_lab.distribute`) on simulated CPU devices.
+"""Data-parallel training (`simclr_lab.runs.distribute`) on simulated CPU devices.
 
 JAX fixes its devices when it starts, so every check that trains runs
 tests/distributed_worker.py in a fresh Python with KERAS_BACKEND=jax and
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simclr_lab import distribute
-from simclr_lab.batching import PairedStream, plan_batches
 from simclr_lab.config import Config
+from simclr_lab.runs import distribute
+from simclr_lab.sources.batching import PairedStream, plan_batches
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 ROOT = WORKER.parents[1]

@@ -80,7 +80,7 @@ def test_empty_and_mismatched_features_are_refused():
 
 
 def test_knn_monitor_adds_val_knn_acc(smoke_config, smoke_splits):
-    from simclr_lab.train import build_contrastive_model
+    from simclr_lab.runs.train import build_contrastive_model
 
     model = build_contrastive_model(smoke_config, smoke_splits)
     monitor = evaluate.KNNMonitor(smoke_splits, every=1, k=10)

@@ -12,8 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from simclr_lab import cache, compare, data, train
 from simclr_lab.config import DataConfig
+from simclr_lab.runs import cache, callbacks, phases, train
+from simclr_lab.sources import data
+from simclr_lab.studies import compare
 
 
 @pytest.fixture
@@ -148,7 +150,7 @@ def test_written_files_have_the_users_usual_mode(config, smoke_splits, tmp_path)
 
 
 def test_a_diverged_run_leaves_no_folder(config, smoke_splits, tmp_path):
-    with pytest.raises(train.TrainingDiverged):
+    with pytest.raises(callbacks.TrainingDiverged):
         train.pretrain(
             config.replace(**{"pretrain.learning_rate": 1e30}), smoke_splits, tmp_path, verbose=0
         )
@@ -164,7 +166,7 @@ def test_a_finished_run_loads_from_a_cache_that_cannot_be_written(
 ):
     first = _baseline(config, smoke_splits, tmp_path)
     before = {p: p.stat().st_mtime_ns for p in first.run_dir.iterdir()}
-    monkeypatch.setattr(train, "check_writable_dir", _read_only)
+    monkeypatch.setattr(phases, "check_writable_dir", _read_only)
     assert _baseline(config, smoke_splits, tmp_path).from_cache
     assert {p: p.stat().st_mtime_ns for p in first.run_dir.iterdir()} == before
     with pytest.raises(PermissionError, match="Read-only"):  # what is not there cannot be trained
@@ -174,7 +176,7 @@ def test_a_finished_run_loads_from_a_cache_that_cannot_be_written(
 def test_compare_runs_from_a_finished_read_only_cache(config, tmp_path, monkeypatch):
     cache_dir = tmp_path / "cache"
     compare.run_comparison(config, tmp_path / "first", cache_dir, verbose=0, log=lambda _: None)
-    monkeypatch.setattr(train, "check_writable_dir", _read_only)
+    monkeypatch.setattr(phases, "check_writable_dir", _read_only)
     monkeypatch.setattr(compare, "is_writable_dir", lambda path: False)
     lines = []
     metrics = compare.run_comparison(config, tmp_path / "again", cache_dir, 0, lines.append)

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simclr_lab import cli, folder
 from simclr_lab.config import SettingError
-from simclr_lab.data import load_splits
 from simclr_lab.evaluate import encode
-from simclr_lab.presets import get_preset
+from simclr_lab.faces import cli
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.sources import data, folder
+from simclr_lab.sources.data import load_splits
 
 SIZES = [(40, 40), (64, 48), (30, 50), (33, 33)]  # (width, height): every image is resized
 MODES = ["RGB", "L", "RGBA", "P"]
@@ -286,7 +287,7 @@ def test_pretrain_writes_gallery_map_and_an_encoder_plain_keras_loads(
 
     # the same run, loaded from the cache, gives the encoder the export must reproduce
     config = folder_config(class_folder)
-    from simclr_lab import train
+    from simclr_lab.runs import train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", folder.UnreadableImagesWarning)
@@ -328,16 +329,16 @@ def test_compare_on_a_flat_folder_pretrains_only_and_says_why(flat_folder, tmp_p
 
 
 def test_the_demo_folder_is_png_and_jpeg_per_class_and_never_overwrites(tmp_path):
-    root = folder.write_demo_folder(tmp_path / "demo", per_class=4, source="synthetic")
+    root = data.write_demo_folder(tmp_path / "demo", per_class=4, source="synthetic")
     scan = folder.scan_folder(root)
     assert len(scan.class_names) == 10 and np.bincount(scan.labels).tolist() == [4] * 10
     suffixes = {name.rsplit(".", 1)[1] for name in scan.files}
     assert suffixes == {"png", "jpg"}
     before = snapshot(root)
-    folder.write_demo_folder(root, per_class=4, source="synthetic")  # already there
+    data.write_demo_folder(root, per_class=4, source="synthetic")  # already there
     assert snapshot(root) == before
     with pytest.raises(FileExistsError):
-        folder.write_demo_folder(root, per_class=5, source="synthetic")
+        data.write_demo_folder(root, per_class=5, source="synthetic")
     assert snapshot(root) == before
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from simclr_lab import config as settings
-from simclr_lab import train
-from simclr_lab.batching import PairedStream
 from simclr_lab.diagnostics import DiagnosticsMonitor
 from simclr_lab.encoder import get_linear_probe, get_projection_head
 from simclr_lab.model import ContrastiveModel
+from simclr_lab.runs import train
+from simclr_lab.sources.batching import PairedStream
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_positives_only_collapses_and_simsiam_does_not(smoke_config, smoke_split
 
 
 def test_runs_side_by_side_draw_a_line_per_run_and_leave_out_missing_panels():
-    from simclr_lab.plots import plot_runs_side_by_side
+    from simclr_lab.figures.plots import plot_runs_side_by_side
 
     histories = {
         "a": {"c_loss": [3.0, 2.0], "val_emb_std": [0.05, 0.06], "val_knn_acc": [0.1, 0.2]},
@@ -122,7 +122,7 @@ def test_runs_side_by_side_draw_a_line_per_run_and_leave_out_missing_panels():
 
 
 def test_method_step_seconds_times_each_method(smoke_config, smoke_splits):
-    from simclr_lab.bench import method_step_seconds
+    from simclr_lab.studies.bench import method_step_seconds
 
     methods = {"SimCLR": {}, "Barlow Twins": {"pretrain.method": "barlow_twins"}}
     seconds = method_step_seconds(smoke_config, smoke_splits, methods, steps=2, warmup=1)

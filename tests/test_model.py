@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from simclr_lab.batching import PairedStream
-from simclr_lab.train import build_contrastive_model, learning_rate_schedule, pretraining_plan
+from simclr_lab.runs.train import build_contrastive_model, learning_rate_schedule, pretraining_plan
+from simclr_lab.sources.batching import PairedStream
 
 
 @pytest.fixture
@@ -106,9 +106,9 @@ JAX_SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, NoTensorFlow())
     import keras
     assert keras.backend.backend() == "jax"
-    from simclr_lab.presets import get_preset
-    from simclr_lab.data import load_splits
-    from simclr_lab import train
+    from simclr_lab.runs.presets import get_preset
+    from simclr_lab.sources.data import load_splits
+    from simclr_lab.runs import train
     config = get_preset("smoke", **{"pretrain.epochs": 1, "supervised.epochs": 1})
     splits = load_splits(config.data)
     result = train.pretrain(config, splits, cache_dir=sys.argv[1], verbose=0)

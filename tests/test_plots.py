@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from simclr_lab import plots
+from simclr_lab.figures import plots, study_plots
 
 
 def test_training_curves_one_panel_per_metric():
@@ -99,7 +99,7 @@ def test_label_sweep_plot():
         for m in ("supervised baseline", "SimCLR, then finetuned")
         for n in (1, 10)
     ]
-    fig = plots.plot_label_sweep(summary, supervised)
+    fig = study_plots.plot_label_sweep(summary, supervised)
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
     assert len(fig.axes[0].lines) == 2  # frozen features only: no supervised curve on kNN
     assert len(fig.axes[1].containers) == 2  # the two supervised curves' error bars
@@ -117,10 +117,10 @@ def test_pretraining_gains_bars_and_annotations():
             "pretrained_spread": (0.56, 0.60),
         },
     ]
-    fig = plots.plot_pretraining_gains(settings)
+    fig = study_plots.plot_pretraining_gains(settings)
     ax = fig.axes[0]
     heights = sorted(round(p.get_height(), 6) for p in ax.patches)
     assert heights == [50.0, 58.0, 81.0, 82.0]
     assert [t.get_text() for t in ax.texts] == ["+1.0", "+8.0"]
     with pytest.raises(ValueError, match="empty"):
-        plots.plot_pretraining_gains([])
+        study_plots.plot_pretraining_gains([])

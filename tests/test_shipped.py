@@ -8,10 +8,13 @@ import shutil
 import numpy as np
 import pytest
 
-from simclr_lab import evaluate, shipped, sweep, train
-from simclr_lab.cache import arrays_digest
-from simclr_lab.data import Splits, load_splits
-from simclr_lab.presets import get_preset
+from simclr_lab import evaluate
+from simclr_lab.runs import shipped, train
+from simclr_lab.runs.cache import arrays_digest
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.sources.data import load_splits
+from simclr_lab.sources.splits import Splits
+from simclr_lab.studies import sweep
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from simclr_lab import plots, study
-from simclr_lab.cli import main
-from simclr_lab.presets import get_preset
+from simclr_lab.faces.cli import main
+from simclr_lab.figures import study_plots
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.studies import study
 
 
 def _row(knob, value, seed, **metrics):
@@ -65,12 +66,12 @@ def test_rows_load_with_their_source_summarise_and_plot(tmp_path):
     assert "| shipped | temperature | 0.1 | 2 | 50.0% [50.0, 50.0] | 70.0% [60.0, 80.0] |" in (
         study.study_table(summary)
     )
-    fig = plots.plot_study(summary, ("temperature",))
+    fig = study_plots.plot_study(summary, ("temperature",))
     assert fig.axes[0].get_xscale() == "log" and len(fig.axes) == 2
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "held-out images" in labels and "held-out images (yours)" in labels
     with pytest.raises(ValueError, match="no study rows for \\['colour'\\]"):
-        plots.plot_study(summary, ("colour",))
+        study_plots.plot_study(summary, ("colour",))
 
 
 def test_lab_rows_put_each_temperature_and_crop_point_once_with_the_other_knob_at_the_preset():
@@ -159,7 +160,7 @@ def test_the_pretraining_curve_loads_tabulates_and_plots(tmp_path):
     table = study.curve_table(rows)
     assert "| baseline, 200 epochs |  |  | 55.0% | 56.0% |" in table
     assert "| pretrained 48 epochs, finetuned 60 | 35.0% | 60.0% | 70.0% | 71.0% |" in table
-    fig = plots.plot_pretraining_curve(rows)
+    fig = study_plots.plot_pretraining_curve(rows)
     finetuned = fig.axes[0].get_lines()[0]
     assert list(finetuned.get_xdata()) == [12, 48]  # sorted by epochs
     assert list(finetuned.get_ydata()) == pytest.approx([65.0, 70.0])

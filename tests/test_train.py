@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from simclr_lab import train
-from simclr_lab.presets import get_preset
+from simclr_lab.runs import callbacks, train
+from simclr_lab.runs.presets import get_preset
 
 
 def _at_epoch(at, action):
@@ -81,7 +81,7 @@ def test_report_prints_like_the_reference(config, smoke_splits, tmp_path):
 
 def test_nan_loss_stops_with_advice_and_caches_nothing(config, smoke_splits, tmp_path):
     broken = config.replace(**{"pretrain.learning_rate": 1e30})
-    with pytest.raises(train.TrainingDiverged, match="pretraining.*epoch 1.*learning rate"):
+    with pytest.raises(callbacks.TrainingDiverged, match="pretraining.*epoch 1.*learning rate"):
         train.pretrain(broken, smoke_splits, tmp_path, verbose=0)
     assert not list(tmp_path.glob("pretraining-*/weights.weights.h5"))
 
@@ -127,7 +127,9 @@ def test_stopped_run_is_not_cached_and_resumes(config, smoke_splits, tmp_path):
 KILL_SCRIPT = """
 import os, signal, sys
 import keras
-from simclr_lab import data, get_preset, train
+from simclr_lab import get_preset
+from simclr_lab.runs import train
+from simclr_lab.sources import data
 
 class Kill(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from simclr_lab.dashboard import LiveDashboard
-from simclr_lab.widgets import AugmentationExplorer, SettingsLab, TemperatureExplorer
+from simclr_lab.faces.dashboard import LiveDashboard
+from simclr_lab.faces.widgets import AugmentationExplorer, SettingsLab, TemperatureExplorer
 
 
 def test_augmentation_explorer_redraws_on_slider_change(smoke_splits):
@@ -75,8 +75,8 @@ def test_temperature_explorer_rejects_mismatched_projections():
 
 
 def test_dashboard_records_frames_and_stops_on_request(smoke_config, smoke_splits):
-    from simclr_lab.batching import PairedStream
-    from simclr_lab.train import build_contrastive_model, pretraining_plan
+    from simclr_lab.runs.train import build_contrastive_model, pretraining_plan
+    from simclr_lab.sources.batching import PairedStream
 
     plan = pretraining_plan(smoke_config, smoke_splits)
     model = build_contrastive_model(smoke_config, smoke_splits, plan.steps)
@@ -141,8 +141,8 @@ def test_dashboard_rejects_unknown_phase():
 
 
 def test_settings_lab_run_from_a_cell_captures_nothing_into_its_output(smoke_splits, monkeypatch):
-    from simclr_lab import widgets as lab_widgets
     from simclr_lab.encoder import get_encoder
+    from simclr_lab.faces import widgets as lab_widgets
 
     monkeypatch.setattr(lab_widgets, "_running_a_cell", lambda: True)
     lab = SettingsLab(lambda temperature, min_area: get_encoder(16, 32), smoke_splits)

@@ -76,7 +76,7 @@ DASHBOARD_NOTEBOOK = {
             "execution_count": None,
             "source": [
                 "from simclr_lab import data, get_preset, train\n",
-                "from simclr_lab.dashboard import LiveDashboard\n",
+                "from simclr_lab.faces.dashboard import LiveDashboard\n",
                 "config = get_preset('smoke', **{'pretrain.epochs': 40})\n",
                 "splits = data.load_splits(config.data)\n",
                 "board = LiveDashboard('pretraining', batch_size=128, update_every=1)\n",

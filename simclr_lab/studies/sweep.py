@@ -19,14 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from simclr_lab import devices, plots, shipped, train
-from simclr_lab.batching import one_pass_steps
-from simclr_lab.cache import atomic_write_text, check_writable_dir, settings_key
-from simclr_lab.data import Splits, balanced_subset, load_splits
 from simclr_lab.evaluate import comparison_encoders, feature_scores, summarise_over_seeds
+from simclr_lab.figures import plots, study_plots
+from simclr_lab.runs import devices, shipped, train
+from simclr_lab.runs.cache import atomic_write_text, check_writable_dir, settings_key
+from simclr_lab.sources.batching import one_pass_steps
+from simclr_lab.sources.data import load_splits
+from simclr_lab.sources.splits import Splits, balanced_subset
 
 DEFAULT_BUDGETS = (1, 5, 10, 50, 100)
-SHIPPED_RESULTS = Path(__file__).parent / "sweep_results.json"
+SHIPPED_RESULTS = shipped.SHIPPED_DIR / "sweep_results.json"
 
 
 def label_sweep(
@@ -231,15 +233,29 @@ def sweep_feature_sets(encoder, splits: Splits, width: int, seed: int) -> dict:
 
 def write_sweep(out, record: dict, table: str, log=print) -> None:
     """sweep.json (`record`: rows, summary, supervised, source, ...), sweep.md (`table`) and
-    sweep.png (`plots.plot_label_sweep`) in the folder `out`."""
+    sweep.png (`study_plots.plot_label_sweep`) in the folder `out`."""
     atomic_write_text(out / "sweep.json", json.dumps(record, indent=2))
     atomic_write_text(out / "sweep.md", table + "\n")
-    figure = plots.plot_label_sweep(record["summary"], record["supervised"])
+    figure = study_plots.plot_label_sweep(record["summary"], record["supervised"])
     plots.save_figure(figure, out / "sweep.png")
     log(
         f"\nWrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'} "
         f"({record['source']})"
     )
+
+
+def _provenance(config, settings: dict, seconds: float) -> dict:
+    """What a computed sweep record says of where, how and when it was made."""
+    machine = devices.machine_name()
+    return {
+        "settings": settings,
+        "key": settings_key(settings),
+        "machine": machine,
+        "precision": config.model.precision,
+        "date": time.strftime("%Y-%m-%d"),
+        "wall_seconds": seconds,
+        "source": f"computed here on {machine} in {config.model.precision} in {seconds:.0f} s",
+    }
 
 
 def run_sweep(
@@ -263,6 +279,9 @@ def run_sweep(
     "settings" (`sweep_settings`), "machine", "precision", "date". With `config.use_shipped`
     the shipped record of the same settings is returned (`shipped_record`) unless the local
     cache holds every supervised run of the sweep.
+
+    Long because: every budget is checked before the first run trains, then the shipped
+    record is loaded or the sweep computed, in the order it happens.
     """
     if draws < 1 or not 0 <= supervised_draws:
         raise ValueError(
@@ -310,8 +329,6 @@ def run_sweep(
     if supervised:
         table += f"\n\n{supervised_table(supervised, steps, epochs)}"
     log("\n" + table)
-    seconds = time.perf_counter() - start
-    machine = devices.machine_name()
     record = {
         "preset": config.name,
         "rows": rows,
@@ -320,13 +337,7 @@ def run_sweep(
         "supervised": supervised,
         "supervised_steps": {"epochs": epochs, "steps_per_epoch": steps},
         "table": table,
-        "settings": settings,
-        "key": settings_key(settings),
-        "machine": machine,
-        "precision": config.model.precision,
-        "date": time.strftime("%Y-%m-%d"),
-        "wall_seconds": seconds,
-        "source": f"computed here on {machine} in {config.model.precision} in {seconds:.0f} s",
+        **_provenance(config, settings, time.perf_counter() - start),
     }
     write_sweep(out, record, table, log)
     return record

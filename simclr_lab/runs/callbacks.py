@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from simclr_lab.cache import atomic_write_text
+from simclr_lab.runs.cache import atomic_write_text
 
 
 class TrainingDiverged(RuntimeError):

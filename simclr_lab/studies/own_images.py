@@ -16,14 +16,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from simclr_lab import plots, train
-from simclr_lab.cache import atomic_write_text, check_writable_dir
 from simclr_lab.config import Config
-from simclr_lab.data import Splits, load_splits
-from simclr_lab.devices import describe
 from simclr_lab.encoder import standalone_encoder
 from simclr_lab.evaluate import encode
-from simclr_lab.folder import check_outside
+from simclr_lab.figures import plots
+from simclr_lab.runs import train
+from simclr_lab.runs.cache import atomic_write_text, check_writable_dir
+from simclr_lab.runs.devices import describe
+from simclr_lab.sources.data import load_splits
+from simclr_lab.sources.folder import check_outside
+from simclr_lab.sources.splits import Splits
 
 PICTURED = 5_000  # images encoded for the gallery and the map at most (a seeded sample)
 NO_LABELS = (

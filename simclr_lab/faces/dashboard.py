@@ -14,9 +14,9 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from simclr_lab.devices import describe
-from simclr_lab.distribute import Spread, active
 from simclr_lab.evaluate import accuracy_key
+from simclr_lab.runs.devices import describe
+from simclr_lab.runs.distribute import Spread, active
 
 # What to draw for each phase: panels of (title, [history keys]).
 PANELS = {

@@ -1,25 +1,28 @@
 """The image sources and the unlabelled / labelled / test splits drawn from them.
 
 `load_splits(config.data)` is the one call: it returns a `Splits` of uint8 arrays (decoded
-once, kept in memory; a folder of one's own images is memory-mapped, `simclr_lab.folder`);
-`simclr_lab.batching` turns them into the per-step streams.
+once, kept in memory; a folder of one's own images is memory-mapped, `simclr_lab.sources.folder`);
+`simclr_lab.sources.batching` turns them into the per-step streams.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
+import json
 import os
 import socket
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from simclr_lab import composite, synthetic
 from simclr_lab.config import SYNTHETIC_SIZES, DataConfig
+from simclr_lab.runs.cache import atomic_write_text
+from simclr_lab.sources import composite, synthetic
+from simclr_lab.sources.folder import CACHE_FORMAT, DEMO_MARKER
+from simclr_lab.sources.folder_splits import folder_splits
+from simclr_lab.sources.splits import Splits, balanced_subset
 
 DATA_ENV_VAR = "SIMCLR_LAB_DATA"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -39,73 +42,12 @@ class DataNotFoundError(RuntimeError):
     """A data source is not on this machine and cannot be downloaded."""
 
 
-@dataclass(frozen=True)
-class Splits:
-    """uint8 images (N, H, W, 3) and int32 labels (N,) of one source."""
-
-    source: str
-    unlabelled: np.ndarray
-    labelled_images: np.ndarray
-    labelled_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    class_names: tuple[str, ...]
-    unlabelled_labels: np.ndarray | None = None  # kept for label sweeps; None on STL-10
-    origin: str = "drawn in code"  # where the source's files were read from
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """A hash of the source and of every image and label drawn: the data's identity in
-        cache keys (under a second for the cpu preset's 218 MB, once per `Splits`)."""
-        digest = hashlib.blake2b(self.source.encode(), digest_size=16)
-        for array in (
-            self.unlabelled,
-            self.labelled_images,
-            self.labelled_labels,
-            self.test_images,
-            self.test_labels,
-        ):
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype}{array.shape}".encode())
-            if array.size:  # an empty split (a folder without labels) has no bytes
-                digest.update(memoryview(array).cast("B"))
-        return digest.hexdigest()
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def has_labels(self) -> bool:
-        """False for a folder without class folders: pretraining only, no supervised runs."""
-        return self.num_classes > 0
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.unlabelled.shape[1:])
-
-    def summary(self) -> str:
-        if not self.has_labels:
-            return (
-                f"{self.source}: {len(self.unlabelled):,} unlabelled images of "
-                f"{'x'.join(map(str, self.image_shape))}, no labels"
-            )
-        return (
-            f"{self.source}: {len(self.unlabelled):,} unlabelled, "
-            f"{len(self.labelled_labels):,} labelled "
-            f"({len(self.labelled_labels) // self.num_classes} a class), "
-            f"{len(self.test_labels):,} test images of {'x'.join(map(str, self.image_shape))}"
-        )
-
-
 def load_splits(config: DataConfig, cache_dir=None) -> Splits:
     """The unlabelled, labelled (class-balanced, seeded) and test splits for `config.source`.
 
     cache_dir: where a folder's decoded images are kept (default: the run cache's).
     """
     if config.source == "folder":
-        from simclr_lab.folder import folder_splits
-
         return folder_splits(config, cache_dir)
     if config.source == "synthetic":
         return _synthetic_splits(config)
@@ -160,25 +102,6 @@ def rendered_composite(folder: Path | None):
     for array in (train_x, train_y, test_x, test_y):
         array.flags.writeable = False
     return (train_x, train_y), (test_x, test_y)
-
-
-def balanced_subset(labels: np.ndarray, per_class: int | None, num_classes: int, seed: int):
-    """Sorted indices of `per_class` examples of every class, drawn with `seed` (None: all)."""
-    labels = np.asarray(labels)
-    if per_class is None:
-        return np.arange(len(labels))
-    counts = np.bincount(labels, minlength=num_classes)
-    if per_class > counts.min():
-        raise ValueError(
-            f"labels_per_class={per_class} is more than the {counts.min()} labelled images "
-            f"the smallest class has; allowed: 1 to {counts.min()}."
-        )
-    rng = np.random.default_rng(seed)
-    chosen = [
-        rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False)
-        for c in range(num_classes)
-    ]
-    return np.sort(np.concatenate(chosen))
 
 
 def hold_out_validation(images: np.ndarray, labels: np.ndarray):
@@ -399,3 +322,47 @@ def _require_network(source: str, host: str, timeout: float = 3.0) -> None:
             f"source {source!r} is not on this machine and {host} cannot be reached "
             f"({error}). To get it: {ways}."
         ) from error
+
+
+def write_demo_folder(path, per_class: int = 150, source: str = "fashion_mnist_composite"):
+    """A folder of PNG and JPEG files, one subfolder per class, for trying the folder source:
+    `per_class` images of each class of the Fashion-MNIST composite (or of the synthetic
+    shapes: `source="synthetic"`, nothing to download), every second one a JPEG.
+
+    A folder that already holds this demo is left as it is; any other existing, non-empty
+    folder is refused, never written into. Returns the folder's Path.
+    """
+    import tensorflow as tf
+
+    root = Path(path).expanduser()
+    recipe = {"per_class": per_class, "source": source, "format": CACHE_FORMAT}
+    marker = root / DEMO_MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == recipe:
+        return root
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise FileExistsError(
+            f"{str(root)!r} exists and is not an empty folder; the demo is written only into "
+            "a new or empty one."
+        )
+    if source == "synthetic":
+        images, labels = synthetic.make_shapes(per_class * 10 * 2, 32, seed=5)
+        names = synthetic.CLASS_NAMES
+    elif source == "fashion_mnist_composite":
+        (items, labels), _ = load_fashion_mnist()
+        images = composite.render_composite(items[: per_class * 10 * 2], composite.TRAIN_SEED)
+        labels, names = labels[: per_class * 10 * 2], FASHION_MNIST_CLASSES
+    else:
+        raise ValueError(
+            f"Unknown source={source!r}; allowed: 'fashion_mnist_composite', 'synthetic'."
+        )
+    chosen = balanced_subset(labels, per_class, len(names), seed=0)
+    for count, index in enumerate(chosen):
+        folder = root / names[labels[index]].replace("/", "_").replace(" ", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        image = images[index]
+        if count % 2:
+            (folder / f"{index:05d}.jpg").write_bytes(tf.io.encode_jpeg(image, quality=95).numpy())
+        else:
+            (folder / f"{index:05d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    atomic_write_text(marker, json.dumps(recipe))
+    return root

@@ -10,17 +10,20 @@ import json
 import time
 from pathlib import Path
 
-from simclr_lab import diagnostics, distribute, evaluate, own_images, plots, train
-from simclr_lab.cache import (
+from simclr_lab import diagnostics, evaluate
+from simclr_lab.config import Config
+from simclr_lab.figures import plots
+from simclr_lab.runs import distribute, train
+from simclr_lab.runs.cache import (
     atomic_write_text,
     check_writable_dir,
     default_cache_dir,
     is_writable_dir,
 )
-from simclr_lab.config import Config
-from simclr_lab.data import load_splits
-from simclr_lab.devices import describe
-from simclr_lab.folder import check_outside
+from simclr_lab.runs.devices import describe
+from simclr_lab.sources.data import load_splits
+from simclr_lab.sources.folder import check_outside
+from simclr_lab.studies import own_images
 
 
 def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print) -> dict:
@@ -55,6 +58,38 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     distribute.check_batches(config, where.devices, parts, supervised)  # not mid-run
     log(f"Devices: {where.describe_steps(parts, supervised)}")
 
+    phases = _train_phases(config, splits, cache_dir, verbose, log)
+
+    log("\n== frozen features: kNN and linear probe ==")
+    encoder = phases["pretraining"].model.encoder
+    frozen = evaluate.frozen_feature_comparison(encoder, splits, config.model.width, config.seed)
+    metrics = {
+        "preset": config.name,
+        "config": config.to_dict(),
+        "device": describe(),
+        "devices": where.devices,  # data-parallel over this many (1: none)
+        "data": splits.summary(),
+        "phases": {name: _phase_metrics(result) for name, result in phases.items()},
+        "frozen_features": frozen,
+        # the pretrained model's collapse diagnostics (per epoch in its history when trained)
+        "diagnostics": diagnostics.model_diagnostics(
+            phases["pretraining"].model, splits.test_images
+        ),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    table = comparison_table(metrics)
+    log("\n" + table)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(out / "table.md", table + "\n")
+    figure = plots.plot_training_curves({n: r.history for n, r in phases.items()})
+    plots.save_figure(figure, out / "comparison.png")
+    log(f"\nWrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'comparison.png'}")
+    return metrics
+
+
+def _train_phases(config: Config, splits, cache_dir, verbose, log) -> dict:
+    """{"baseline", "pretraining", "finetuning"}: each phase's result, loaded or trained in
+    that order (finetuning starts from the pretrained encoder), each reported in one line."""
     phases = {}
     for phase, run in (
         ("baseline", lambda: train.train_baseline(config, splits, cache_dir, verbose=verbose)),
@@ -82,41 +117,19 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
             f"({train.provenance(phases[phase])})"
         )
 
-    log("\n== frozen features: kNN and linear probe ==")
-    encoder = phases["pretraining"].model.encoder
-    frozen = evaluate.frozen_feature_comparison(encoder, splits, config.model.width, config.seed)
-    metrics = {
-        "preset": config.name,
-        "config": config.to_dict(),
-        "device": describe(),
-        "devices": where.devices,  # data-parallel over this many (1: none)
-        "data": splits.summary(),
-        "phases": {
-            name: {
-                "max_val_accuracy": result.max_val_accuracy,
-                "final_val_accuracy": result.final_val_accuracy,
-                "seconds": result.seconds,
-                "from_cache": result.from_cache,
-                "source": train.provenance(result),
-                "history": result.history,
-            }
-            for name, result in phases.items()
-        },
-        "frozen_features": frozen,
-        # the pretrained model's collapse diagnostics (per epoch in its history when trained)
-        "diagnostics": diagnostics.model_diagnostics(
-            phases["pretraining"].model, splits.test_images
-        ),
-        "wall_seconds": time.perf_counter() - start,
+    return phases
+
+
+def _phase_metrics(result) -> dict:
+    """One phase's entry in metrics.json."""
+    return {
+        "max_val_accuracy": result.max_val_accuracy,
+        "final_val_accuracy": result.final_val_accuracy,
+        "seconds": result.seconds,
+        "from_cache": result.from_cache,
+        "source": train.provenance(result),
+        "history": result.history,
     }
-    table = comparison_table(metrics)
-    log("\n" + table)
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    atomic_write_text(out / "table.md", table + "\n")
-    figure = plots.plot_training_curves({n: r.history for n, r in phases.items()})
-    plots.save_figure(figure, out / "comparison.png")
-    log(f"\nWrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'comparison.png'}")
-    return metrics
 
 
 def comparison_table(metrics: dict) -> str:

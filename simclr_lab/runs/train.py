@@ -7,17 +7,27 @@ that turns NaN stops the run with advice instead of caching broken weights.
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import keras
 
-from simclr_lab import shipped
 from simclr_lab.augment import get_augmenter
-from simclr_lab.batching import (
+from simclr_lab.config import DEFAULT_METHOD, AugmentConfig, Config
+from simclr_lab.encoder import (
+    get_classifier,
+    get_encoder,
+    get_linear_probe,
+    get_predictor,
+    get_projection_head,
+)
+from simclr_lab.model import OUTPUT_BATCHNORM_METHODS, ContrastiveModel, UnlabelledContrastiveModel
+from simclr_lab.runs.cache import (
+    RunDir,
+    arrays_digest,
+    default_cache_dir,
+)
+from simclr_lab.runs.devices import resolve_precision
+from simclr_lab.runs.distribute import over_devices
+from simclr_lab.runs.phases import Phase, PhaseResult, run_phase
+from simclr_lab.sources.batching import (
     BatchPlan,
     EvalStream,
     LabelledStream,
@@ -27,66 +37,15 @@ from simclr_lab.batching import (
     plan_batches,
     plan_unlabelled_batches,
 )
-from simclr_lab.cache import (
-    DamagedRun,
-    RunDir,
-    arrays_digest,
-    check_writable_dir,
-    default_cache_dir,
-)
-from simclr_lab.callbacks import (
-    EpochBackup,
-    HistoryLog,
-    ReseedAugmentation,
-    StopOnNaN,
-    TrainingDiverged,
-)
-from simclr_lab.config import DEFAULT_METHOD, AugmentConfig, Config
-from simclr_lab.data import Splits
-from simclr_lab.distribute import active, over_devices
-from simclr_lab.encoder import (
-    get_classifier,
-    get_encoder,
-    get_linear_probe,
-    get_predictor,
-    get_projection_head,
-)
-from simclr_lab.evaluate import accuracy_key
-from simclr_lab.model import (
-    OUTPUT_BATCHNORM_METHODS,
-    ContrastiveModel,
-    UnlabelledContrastiveModel,
-)
+from simclr_lab.sources.splits import Splits
 
 TEST_BATCH_SIZE = 525  # the reference batches the test split at 525
 
 
-@dataclass
-class PhaseResult:
-    """A finished phase: its model, its per-epoch history and where it came from."""
-
-    phase: str
-    model: keras.Model
-    history: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    from_cache: bool = False
-    run_dir: Path | None = None
-    finished: bool = True  # False when stopped early: not cached, resumes next time
-    shipped: str | None = None  # where a shipped run came from (`shipped.ShippedRun.describe`)
-
-    @property
-    def accuracy_key(self) -> str:
-        return accuracy_key(self.history)
-
-    @property
-    def max_val_accuracy(self) -> float:
-        """The best epoch's test accuracy: the figure the reference prints."""
-        return float(max(self.history[self.accuracy_key]))
-
-    @property
-    def final_val_accuracy(self) -> float:
-        """The last epoch's test accuracy: no epoch picked by looking at the test split."""
-        return float(self.history[self.accuracy_key][-1])
+def precision(config: Config) -> str:
+    """The Keras dtype policy the models are built in: `model.precision`, with "auto"
+    decided for this machine."""
+    return resolve_precision(config.model.precision)
 
 
 def augmenter_for(settings: AugmentConfig) -> keras.Sequential:
@@ -139,11 +98,11 @@ def build_contrastive_model(
     keras.utils.set_random_seed(config.seed)
     width, settings = config.model.width, config.pretrain
     model = ContrastiveModel(
-        encoder=get_encoder(width, splits.image_shape[0], config.model.precision),
+        encoder=get_encoder(width, splits.image_shape[0], precision(config)),
         projection_head=get_projection_head(
             width,
             config.model.projection_batchnorm,
-            config.model.precision,
+            precision(config),
             output_batchnorm=settings.method in OUTPUT_BATCHNORM_METHODS,
         ),
         linear_probe=get_linear_probe(splits.num_classes),
@@ -156,7 +115,7 @@ def build_contrastive_model(
         loss=settings.loss,
         method=settings.method,
         predictor=(
-            get_predictor(width, config.model.precision) if settings.method == "simsiam" else None
+            get_predictor(width, precision(config)) if settings.method == "simsiam" else None
         ),
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
@@ -171,9 +130,9 @@ def build_unlabelled_model(config: Config, splits: Splits, steps_per_epoch: int 
     keras.utils.set_random_seed(config.seed)
     width, settings = config.model.width, config.pretrain
     model = UnlabelledContrastiveModel(
-        encoder=get_encoder(width, splits.image_shape[0], config.model.precision),
+        encoder=get_encoder(width, splits.image_shape[0], precision(config)),
         projection_head=get_projection_head(
-            width, config.model.projection_batchnorm, config.model.precision
+            width, config.model.projection_batchnorm, precision(config)
         ),
         contrastive_augmenter=augmenter_for(settings.augment),
         temperature=settings.temperature,
@@ -188,9 +147,7 @@ def build_unlabelled_model(config: Config, splits: Splits, steps_per_epoch: int 
 def build_classifier(config: Config, splits: Splits, encoder=None, name="baseline_model"):
     """A compiled, built classifier: weak augmenter, encoder (fresh if None), Dense head."""
     keras.utils.set_random_seed(config.seed)
-    encoder = encoder or get_encoder(
-        config.model.width, splits.image_shape[0], config.model.precision
-    )
+    encoder = encoder or get_encoder(config.model.width, splits.image_shape[0], precision(config))
     model = get_classifier(
         augmenter_for(config.supervised.augment), encoder, splits.num_classes, name=name
     )
@@ -201,110 +158,6 @@ def build_classifier(config: Config, splits: Splits, encoder=None, name="baselin
     )
     model(splits.labelled_images[:2])
     return model
-
-
-def _finished_epochs(backup_dir: Path) -> int:
-    """Epochs an interrupted run finished, from Keras' BackupAndRestore metadata (0 if none)."""
-    metadata = backup_dir / "training_metadata.json"
-    return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
-
-
-def _load_finished(phase: str, model: keras.Model, run: RunDir, epochs: int) -> PhaseResult:
-    """The stored run, checked against its checksums; raises DamagedRun."""
-    history = run.verified_history(epochs)
-    model.optimizer.build(model.trainable_variables)  # the file holds its state too
-    try:
-        model.load_weights(run.weights)
-    except Exception as error:  # h5py and Keras raise many kinds for a damaged file
-        raise DamagedRun(f"run folder {run.path} has unloadable weights ({error})") from error
-    return PhaseResult(phase, model, history, 0.0, from_cache=True, run_dir=run.path)
-
-
-def _resume_point(run: RunDir) -> int:
-    """Epochs an interrupted run finished (0 for a new run); raises DamagedRun when its
-    resume state cannot be read."""
-    try:
-        finished = _finished_epochs(run.backup)
-        partial = run.path / "partial_history.json"
-        if finished and partial.is_file():
-            json.loads(partial.read_text())
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DamagedRun(f"run folder {run.path} has unreadable resume state ({error})") from error
-    return finished
-
-
-@dataclass
-class Phase:
-    """What one phase trains: a compiled model, its cache folder, its streams."""
-
-    name: str
-    model: keras.Model
-    run: RunDir
-    train_stream: object  # PairedStream or LabelledStream
-    test_stream: EvalStream | None  # None: no labels, no validation
-    epochs: int
-    seed: int
-    use_shipped: bool = False  # load a matching shipped run when no local one is finished
-
-
-def _run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
-    """Load the finished run, or resume or start training it and store it when done."""
-    model, run, train_stream, epochs = phase.model, phase.run, phase.train_stream, phase.epochs
-    devices = active()  # those the model was built on: each process reads its own rows
-    finished = 0  # epochs an interrupted run already did: > 0 when resuming
-    if phase.use_shipped and not run.finished:  # a local run of the same key comes first
-        result = _load_shipped(phase, log)
-        if result is not None:
-            return result
-    try:
-        if run.finished:
-            return _load_finished(phase.name, model, run, epochs)
-        if run.path.is_dir():
-            finished = _resume_point(run)
-    except DamagedRun as error:  # renamed aside (an error of its own if it cannot be)
-        run.set_aside(str(error), log)
-    check_writable_dir(run.path.parent)  # only training needs to write
-    created = not run.path.is_dir()
-    run.path.mkdir(parents=True, exist_ok=True)
-    train_stream.set_start_epoch(finished)  # so it sees the same data order
-    history_log = HistoryLog(run.path / "partial_history.json", finished)
-    start = time.perf_counter()
-    try:
-        model.fit(
-            devices.local(train_stream),
-            validation_data=phase.test_stream,
-            epochs=epochs,
-            steps_per_epoch=train_stream.steps_per_epoch,
-            shuffle=False,  # the streams shuffle themselves, reproducibly
-            verbose=verbose,
-            callbacks=[
-                *devices.callbacks,
-                StopOnNaN(phase.name),
-                ReseedAugmentation(phase.seed),
-                *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
-                history_log,
-                # kept after a stop, so that the next start resumes; removed once finished
-                EpochBackup(str(run.backup), delete_checkpoint=False),
-            ],
-        )
-    except TrainingDiverged:
-        if created:  # nothing worth keeping: the settings diverge again from the start
-            shutil.rmtree(run.path, ignore_errors=True)
-        raise
-    seconds = time.perf_counter() - start
-    done = len(next(iter(history_log.history.values()), []))
-    if done < epochs:  # stopped early (the Stop button): a partial run is never cached
-        log(
-            f"{phase.name}: stopped after {done} of {epochs} epochs; not cached. Run it again "
-            f"with the same settings to resume from epoch {done + 1}."
-        )
-        return PhaseResult(
-            phase.name, model, history_log.history, seconds, run_dir=run.path, finished=False
-        )
-    run.save(model, history_log.history)
-    (run.path / "partial_history.json").unlink(missing_ok=True)
-    shutil.rmtree(run.backup, ignore_errors=True)
-    return PhaseResult(phase.name, model, history_log.history, seconds, run_dir=run.path)
 
 
 def _test_stream(splits: Splits) -> EvalStream:
@@ -353,7 +206,7 @@ def pretrain(
     )
     run = pretraining_run(config, splits, cache_dir)
     with over_devices(config, pretraining=(plan.unlabelled_per_step, plan.labelled_per_step)):
-        return _run_phase(
+        return run_phase(
             Phase(
                 "pretraining",
                 build_contrastive_model(config, splits, plan.steps),
@@ -370,43 +223,12 @@ def pretrain(
         )
 
 
-def _load_shipped(phase: Phase, log) -> PhaseResult | None:
-    """The shipped run matching the phase's settings, loaded into its model; None if there
-    is none or it is damaged (said in one line: training takes over, nothing else changes)."""
-    found = shipped.find(phase.run.settings, log=log)
-    if found is None:
-        return None
-    try:
-        history = found.load(phase.model, phase.epochs)
-    except shipped.DamagedShippedRun as error:
-        log(f"{error}; training instead.")
-        return None
-    return PhaseResult(
-        phase.name,
-        phase.model,
-        history,
-        0.0,
-        from_cache=True,
-        run_dir=found.path,
-        shipped=found.describe(),
-    )
-
-
-def provenance(result: PhaseResult) -> str:
-    """Where a phase's model came from: the shipped run, the local cache, or this run."""
-    if result.shipped:
-        return result.shipped
-    if result.from_cache:
-        return f"from the cache: {result.run_dir.name}"
-    return f"trained here in {result.seconds:.0f} s"
-
-
 def _pretrain_unlabelled(config, splits, plan, cache_dir, callbacks, verbose, log):
     stream = UnlabelledStream(splits.unlabelled, plan, config.pretrain.epochs, config.seed)
     with over_devices(config, pretraining=(plan.unlabelled_per_step, 0)):
         model = build_unlabelled_model(config, splits, plan.steps)
         key = {**pretraining_key(config), **_data_key(splits), "labels": False}
-        return _run_phase(
+        return run_phase(
             Phase(
                 "pretraining",
                 model,
@@ -453,7 +275,7 @@ def _supervised(phase, config, splits, encoder, cache_dir, extra_key, **run_opti
         steps_per_epoch=steps,
     )
     with over_devices(config, supervised=batch_size):
-        return _run_phase(
+        return run_phase(
             Phase(
                 phase,
                 build_classifier(config, splits, encoder, name=name),
@@ -523,6 +345,15 @@ def finetune(
         verbose=verbose,
         log=log,
     )
+
+
+def provenance(result: PhaseResult) -> str:
+    """Where a phase's model came from: the shipped run, the local cache, or this run."""
+    if result.shipped:
+        return result.shipped
+    if result.from_cache:
+        return f"from the cache: {result.run_dir.name}"
+    return f"trained here in {result.seconds:.0f} s"
 
 
 def report(result: PhaseResult, evaluated_on: str = "test") -> str:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simclr_lab.cache import atomic_write_text, file_sha256
+from simclr_lab.runs.cache import atomic_write_text, file_sha256
 
-SHIPPED_DIR = Path(__file__).parent / "shipped"
+SHIPPED_DIR = Path(__file__).parents[1] / "shipped"  # simclr_lab/shipped: data, no code
 FILES = ("weights.npz", "settings.json", "history.json", "about.json")
 
 

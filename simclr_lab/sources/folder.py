@@ -32,9 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simclr_lab.cache import atomic_write_text, default_cache_dir
-from simclr_lab.config import MAX_TEST, DataConfig
-from simclr_lab.data import Splits, balanced_subset
+from simclr_lab.runs.cache import atomic_write_text, default_cache_dir
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
 TEST_FRACTION, TEST_SEED = 0.2, 11  # a fixed fifth of every class is held out for testing
@@ -196,12 +194,32 @@ def _cache_root(cache_dir) -> Path:
     return Path(cache_dir or default_cache_dir()) / "folders"
 
 
+def _decode_into(scan: FolderScan, image_size: int, path: Path):
+    """(images, kept, skipped): `scan`'s files decoded into a memory-mapped (N, S, S, 3)
+    uint8 array at `path`, flushed a chunk at a time; kept: the indices of the files decoded
+    (their rows come first), skipped: {name: why} of the others."""
+    import tensorflow as tf
+
+    decode = _decoder(image_size)
+    shape = (len(scan.files), image_size, image_size, 3)
+    images = np.lib.format.open_memmap(path, "w+", "uint8", shape)
+    kept, skipped = [], {}
+    for index, name in enumerate(scan.files):
+        contents = (scan.root / name).read_bytes()
+        try:
+            images[len(kept)] = decode(contents).numpy()
+            kept.append(index)
+        except (tf.errors.OpError, ValueError) as error:
+            skipped[name] = _decode_error(contents, error)
+        if index % DECODE_CHUNK == DECODE_CHUNK - 1:
+            images.flush()
+    return images, kept, skipped
+
+
 def decode_folder(scan: FolderScan, image_size: int, cache_dir=None, log=print) -> Path:
     """The cache entry (a folder holding images.npy and index.json) of `scan` at
     `image_size`, decoded now if it is not there yet; the images are written a chunk at a
     time, never all held in memory."""
-    import tensorflow as tf
-
     entry = _cache_root(cache_dir) / f"{scan.key}-{image_size}px-v{CACHE_FORMAT}"
     if (entry / "index.json").is_file():
         return entry
@@ -219,19 +237,7 @@ def decode_folder(scan: FolderScan, image_size: int, cache_dir=None, log=print) 
             "$SIMCLR_LAB_CACHE)."
         ) from error
     try:
-        decode = _decoder(image_size)
-        shape = (len(scan.files), image_size, image_size, 3)
-        images = np.lib.format.open_memmap(temp / "all.npy", "w+", "uint8", shape)
-        kept, skipped = [], {}
-        for index, name in enumerate(scan.files):
-            contents = (scan.root / name).read_bytes()
-            try:
-                images[len(kept)] = decode(contents).numpy()
-                kept.append(index)
-            except (tf.errors.OpError, ValueError) as error:
-                skipped[name] = _decode_error(contents, error)
-            if index % DECODE_CHUNK == DECODE_CHUNK - 1:
-                images.flush()
+        images, kept, skipped = _decode_into(scan, image_size, temp / "all.npy")
         images.flush()
         if len(kept) < len(scan.files):  # drop the rows of skipped files
             _write_kept(images, len(kept), temp / "images.npy")
@@ -324,90 +330,6 @@ def load_folder(path, image_size: int, cache_dir=None, log=print) -> DecodedFold
 # ---------------------------------------------------------------- splits
 
 
-def held_out_counts(class_sizes, total_test: int | None = None) -> np.ndarray:
-    """Images held out for testing per class (K,): a fifth of each (or `total_test` shared in
-    proportion), at least one, at most MAX_TEST in all, always leaving one for labels."""
-    sizes = np.asarray(class_sizes)
-    fraction = TEST_FRACTION if total_test is None else total_test / sizes.sum()
-    fraction = min(fraction, MAX_TEST / sizes.sum())
-    return np.clip(np.round(sizes * fraction).astype(int), 1, np.maximum(sizes - 1, 1))
-
-
-def _check_class_sizes(sizes, names, config: DataConfig, where: str, path) -> None:
-    """FolderError naming the class folders too small for a test image and the labels asked."""
-    sizes = np.asarray(sizes)
-    held = held_out_counts(sizes, config.num_test)
-    left = sizes - held
-    needed = config.labels_per_class or 1  # None: every image left is a label
-    small = [i for i in range(len(sizes)) if sizes[i] < 2 or left[i] < needed]
-    if not small:
-        return
-    detail = _shown(f"{names[i]}/ ({sizes[i]:,} {where}, {max(left[i], 0):,} left)" for i in small)
-    most = int(left.min())
-    hint = (
-        f"set data.labels_per_class to at most {most} (--set data.labels_per_class={most})"
-        if most >= 1
-        else "put at least 2 images in every class folder"
-    )
-    raise FolderError(
-        f"data.folder={str(path)!r}: every class needs one image for the test split and "
-        f"labels_per_class={config.labels_per_class} for labels, after a fifth of each class "
-        f"is held out for testing; too few in {detail}. Add images or {hint}."
-    )
-
-
-def folder_splits(config: DataConfig, cache_dir=None, log=print) -> Splits:
-    """Splits of `config.folder`: every image unlabelled (a memory map); with class folders,
-    a seeded fifth of each class held out as the test split and the labelled subset
-    (`labels_per_class` a class, seeded) drawn from the rest. Pretraining sees every image,
-    test images included, without their labels."""
-    size = config.image_size
-    scan = scan_folder(config.folder)  # cheap: refuse small classes before decoding
-    if scan.labels is not None:
-        sizes = np.bincount(scan.labels, minlength=len(scan.class_names))
-        _check_class_sizes(sizes, scan.class_names, config, "files", config.folder)
-    decoded = load_folder(config.folder, size, cache_dir, log)
-    images = decoded.images
-    unlabelled = images if config.num_unlabelled is None else images[: config.num_unlabelled]
-    if config.num_unlabelled is not None and config.num_unlabelled > len(images):
-        raise FolderError(
-            f"num_unlabelled={config.num_unlabelled:,} but data.folder={config.folder!r} holds "
-            f"{len(images):,} images; set it to at most that, or to null for all."
-        )
-    empty = np.zeros((0, size, size, 3), dtype="uint8")
-    if decoded.labels is None:
-        no_labels = np.zeros(0, dtype="int32")
-        return Splits(
-            "folder", unlabelled, empty, no_labels, empty, no_labels, (), origin=str(decoded.root)
-        )
-    labels, names = decoded.labels, decoded.class_names
-    sizes = np.bincount(labels, minlength=len(names))
-    _check_class_sizes(sizes, names, config, "readable images", config.folder)
-    test = _held_out(labels, held_out_counts(sizes, config.num_test))
-    pool = np.setdiff1d(np.arange(len(labels)), test)
-    chosen = pool[balanced_subset(labels[pool], config.labels_per_class, len(names), config.seed)]
-    return Splits(
-        "folder",
-        unlabelled,
-        np.asarray(images[chosen]),
-        labels[chosen],
-        np.asarray(images[test]),
-        labels[test],
-        names,
-        None,  # no label sweep: the unlabelled pool holds the test images
-        str(decoded.root),
-    )
-
-
-def _held_out(labels: np.ndarray, per_class: np.ndarray) -> np.ndarray:
-    """Sorted indices of `per_class[c]` images of every class c, drawn with TEST_SEED."""
-    rng = np.random.default_rng(TEST_SEED)
-    chosen = [
-        rng.permutation(np.flatnonzero(labels == c))[:count] for c, count in enumerate(per_class)
-    ]
-    return np.sort(np.concatenate(chosen))
-
-
 def folder_settings(path) -> dict:
     """The dotted settings that point a preset at a folder: source "folder", every image
     (a preset's num_unlabelled and num_test are for its own source)."""
@@ -434,49 +356,3 @@ def check_outside(folder, **paths) -> None:
 
 
 # ---------------------------------------------------------------- a demo folder
-
-
-def write_demo_folder(path, per_class: int = 150, source: str = "fashion_mnist_composite"):
-    """A folder of PNG and JPEG files, one subfolder per class, for trying the folder source:
-    `per_class` images of each class of the Fashion-MNIST composite (or of the synthetic
-    shapes: `source="synthetic"`, nothing to download), every second one a JPEG.
-
-    A folder that already holds this demo is left as it is; any other existing, non-empty
-    folder is refused, never written into. Returns the folder's Path.
-    """
-    import tensorflow as tf
-
-    from simclr_lab import composite, data, synthetic
-
-    root = Path(path).expanduser()
-    recipe = {"per_class": per_class, "source": source, "format": CACHE_FORMAT}
-    marker = root / DEMO_MARKER
-    if marker.is_file() and json.loads(marker.read_text()) == recipe:
-        return root
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(
-            f"{str(root)!r} exists and is not an empty folder; the demo is written only into "
-            "a new or empty one."
-        )
-    if source == "synthetic":
-        images, labels = synthetic.make_shapes(per_class * 10 * 2, 32, seed=5)
-        names = synthetic.CLASS_NAMES
-    elif source == "fashion_mnist_composite":
-        (items, labels), _ = data.load_fashion_mnist()
-        images = composite.render_composite(items[: per_class * 10 * 2], composite.TRAIN_SEED)
-        labels, names = labels[: per_class * 10 * 2], data.FASHION_MNIST_CLASSES
-    else:
-        raise ValueError(
-            f"Unknown source={source!r}; allowed: 'fashion_mnist_composite', 'synthetic'."
-        )
-    chosen = balanced_subset(labels, per_class, len(names), seed=0)
-    for count, index in enumerate(chosen):
-        folder = root / names[labels[index]].replace("/", "_").replace(" ", "_")
-        folder.mkdir(parents=True, exist_ok=True)
-        image = images[index]
-        if count % 2:
-            (folder / f"{index:05d}.jpg").write_bytes(tf.io.encode_jpeg(image, quality=95).numpy())
-        else:
-            (folder / f"{index:05d}.png").write_bytes(tf.io.encode_png(image).numpy())
-    atomic_write_text(marker, json.dumps(recipe))
-    return root

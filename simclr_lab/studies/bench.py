@@ -14,13 +14,13 @@ import time
 import keras
 import numpy as np
 
-from simclr_lab.batching import PairedStream, plan_batches
 from simclr_lab.config import MIN_IMAGE_SIZE
-from simclr_lab.data import Splits
-from simclr_lab.devices import describe
 from simclr_lab.encoder import encoder_multiply_adds
-from simclr_lab.presets import get_preset
-from simclr_lab.train import build_contrastive_model
+from simclr_lab.runs.devices import describe
+from simclr_lab.runs.presets import get_preset
+from simclr_lab.runs.train import build_contrastive_model
+from simclr_lab.sources.batching import PairedStream, plan_batches
+from simclr_lab.sources.splits import Splits
 
 
 def pretraining_step_flop(image_size: int, batch_size: int = 525, width: int = 128) -> int:
@@ -88,6 +88,22 @@ class _AugmentOnly(keras.Model):
         return [self.augmenter(images, training=True) for _ in range(2)]
 
 
+def _random_batches(image_size: int, batch_size: int, labelled_per_step: int, steps: int):
+    """(splits, stream, plan) of random uint8 images: enough unlabelled ones for `steps`
+    steps of `batch_size`, `labelled_per_step` labelled ones a step."""
+    rng = np.random.default_rng(0)
+    count = (batch_size - labelled_per_step) * steps
+    unlabelled = rng.integers(0, 256, (count, image_size, image_size, 3), dtype="uint8")
+    labelled = rng.integers(
+        0, 256, (labelled_per_step * 4, image_size, image_size, 3), dtype="uint8"
+    )
+    labels = rng.integers(0, 10, len(labelled)).astype("int32")
+    names = tuple(str(i) for i in range(10))
+    splits = Splits("random", unlabelled, labelled, labels, labelled, labels, names)
+    plan = plan_batches(count, len(labels), batch_size, labelled_per_step)
+    return splits, PairedStream(unlabelled, labelled, labels, plan), plan
+
+
 def run_bench(
     image_size=32,
     batch_size=525,
@@ -98,6 +114,8 @@ def run_bench(
     preset="reference",
 ) -> dict:
     """Images/s of each part of the pretraining step; see the module docstring.
+
+    Long because: the four parts are built and timed side by side on one batch.
 
     precision: "float32", "mixed_bfloat16" (bfloat16 compute, float32 weights) or "auto"
     (bfloat16 where this machine computes it natively).
@@ -113,19 +131,9 @@ def run_bench(
             "pretrain.labelled_per_step": labelled_per_step,
         },
     )
-    rng = np.random.default_rng(0)
-    unlabelled_per_step = batch_size - labelled_per_step
-    count = unlabelled_per_step * (steps + warmup)
-    unlabelled = rng.integers(0, 256, (count, image_size, image_size, 3), dtype="uint8")
-    labelled = rng.integers(
-        0, 256, (labelled_per_step * 4, image_size, image_size, 3), dtype="uint8"
+    splits, stream, plan = _random_batches(
+        image_size, batch_size, labelled_per_step, steps + warmup
     )
-    labels = rng.integers(0, 10, len(labelled)).astype("int32")
-    splits = Splits(
-        "random", unlabelled, labelled, labels, labelled, labels, tuple(str(i) for i in range(10))
-    )
-    plan = plan_batches(count, len(labels), batch_size, labelled_per_step)
-    stream = PairedStream(unlabelled, labelled, labels, plan)
     (u, x), y = stream[0]
 
     model = build_contrastive_model(config, splits, plan.steps)

@@ -15,7 +15,7 @@ import json
 import sys
 import warnings
 
-from simclr_lab.presets import PRESETS
+from simclr_lab.runs.presets import PRESETS
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -66,9 +66,9 @@ def _add_device_flags(parser) -> None:
 
 def _config(args):
     """The preset with --data, --set and --devices applied, once the processes have joined."""
-    from simclr_lab.distribute import initialize
-    from simclr_lab.folder import folder_settings
-    from simclr_lab.presets import get_preset
+    from simclr_lab.runs.distribute import initialize
+    from simclr_lab.runs.presets import get_preset
+    from simclr_lab.sources.folder import folder_settings
 
     initialize(args.coordinator, args.processes, args.process_id)  # before JAX lists devices
     changes = folder_settings(args.data) if getattr(args, "data", None) else {}
@@ -79,6 +79,8 @@ def _config(args):
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The whole command line. Long because: one table of every subcommand and option,
+    read top to bottom as `--help` prints it."""
     parser = argparse.ArgumentParser(
         prog="simclr-lab", description="SimCLR pretraining vs a supervised baseline, headless."
     )
@@ -175,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="KNOB=VALUE",
-        help="e.g. temperature=0.5 (repeatable; default: the whole grid, simclr_lab.study.KNOBS)",
+        help="e.g. temperature=0.5 (repeatable; default: the whole grid, studies.study.KNOBS)",
     )
     study.add_argument("--seed", nargs="+", default=["0"], help="seeds (default 0)")
     study.add_argument("--preset", default="cpu", help="the preset the knobs move (default cpu)")
@@ -187,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
         "--results",
         default=None,
         help="JSON-lines file the rows are appended to (default: study.jsonl in the cache "
-        "folder, which simclr_lab.study.load() reads beside the shipped rows)",
+        "folder, which simclr_lab.studies.study.load() reads beside the shipped rows)",
     )
 
     bench = commands.add_parser("bench", help="images/s of the pretraining step, part by part")
@@ -213,7 +215,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compare(args) -> None:
-    from simclr_lab.compare import run_comparison
+    from simclr_lab.studies.compare import run_comparison
 
     config = _config(args)
     print(f"Preset {config.name!r}: {config.description}")
@@ -221,7 +223,7 @@ def _compare(args) -> None:
 
 
 def _pretrain(args) -> None:
-    from simclr_lab.own_images import run_pretraining
+    from simclr_lab.studies.own_images import run_pretraining
 
     config = _config(args)
     verbose = 0 if args.quiet else 2
@@ -233,7 +235,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _sweep(args) -> None:
-    from simclr_lab.sweep import run_sweep
+    from simclr_lab.studies.sweep import run_sweep
 
     if args.seeds < 1 or args.supervised_seeds < 0:
         raise ValueError(
@@ -253,8 +255,8 @@ def _sweep(args) -> None:
 
 
 def _study(args) -> None:
-    from simclr_lab import study
-    from simclr_lab.presets import get_preset
+    from simclr_lab.runs.presets import get_preset
+    from simclr_lab.studies import study
 
     points = [study.parse_point(p) for p in args.point] if args.point else study.grid()
     seeds = []
@@ -280,7 +282,7 @@ def _study(args) -> None:
 
 
 def _bench(args) -> None:
-    from simclr_lab.bench import bench_table, run_bench
+    from simclr_lab.studies.bench import bench_table, run_bench
 
     if args.batch < 26 or args.steps < 1 or args.warmup < 0:
         raise ValueError(
@@ -292,11 +294,11 @@ def _bench(args) -> None:
 
 
 def _info(args) -> None:
-    from simclr_lab import data
-    from simclr_lab.cache import default_cache_dir
-    from simclr_lab.devices import describe
-    from simclr_lab.distribute import describe_visible, spread, visible_devices
-    from simclr_lab.presets import default_preset_name, get_preset
+    from simclr_lab.runs.cache import default_cache_dir
+    from simclr_lab.runs.devices import describe
+    from simclr_lab.runs.distribute import describe_visible, spread, visible_devices
+    from simclr_lab.runs.presets import default_preset_name, get_preset
+    from simclr_lab.sources import data
 
     print(describe())
     print(describe_visible())

@@ -20,7 +20,7 @@ from IPython import get_ipython
 from simclr_lab import evaluate, loss
 from simclr_lab.augment import get_augmenter
 from simclr_lab.config import RECIPES
-from simclr_lab.devices import machine_name
+from simclr_lab.runs.devices import machine_name
 
 
 def _figure_output(figure) -> dict:
@@ -252,7 +252,7 @@ class SettingsLab(_StaticPicture, widgets.VBox):
     train_fn(temperature, min_area) -> the run of `train.pretrain` (or an encoder) trains
     with a live dashboard; a run loaded from the cache shows "cached" instead of a time;
     splits: the data the frozen features are evaluated on; epochs: how long train_fn
-    pretrains (for the table); study: rows of `simclr_lab.study.lab_rows` (the measured
+    pretrains (for the table); study: rows of `simclr_lab.studies.study.lab_rows` (the measured
     study), shown first, so each of your runs lands beside them, marked "yours".
     """
 

@@ -25,15 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from simclr_lab import train
-from simclr_lab.cache import default_cache_dir
-from simclr_lab.data import balanced_subset, load_splits
-from simclr_lab.devices import describe, machine_name
 from simclr_lab.evaluate import encode, feature_scores, summarise_over_seeds
-from simclr_lab.presets import PRESETS, get_preset
+from simclr_lab.runs import train
+from simclr_lab.runs.cache import default_cache_dir
+from simclr_lab.runs.devices import describe, machine_name
+from simclr_lab.runs.presets import PRESETS, get_preset
+from simclr_lab.runs.shipped import SHIPPED_DIR
+from simclr_lab.sources.data import load_splits
+from simclr_lab.sources.splits import balanced_subset
 
-SHIPPED_RESULTS = Path(__file__).parent / "study_results.jsonl"
-CURVE_RESULTS = Path(__file__).parent / "pretraining_curve.jsonl"
+SHIPPED_RESULTS = SHIPPED_DIR / "study_results.jsonl"
+CURVE_RESULTS = SHIPPED_DIR / "pretraining_curve.jsonl"
 OWN_RESULTS_NAME = "study.jsonl"
 
 # The grid: each knob's values, the preset's own among them.

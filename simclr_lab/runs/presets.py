@@ -20,7 +20,7 @@ from simclr_lab.config import (
     PretrainConfig,
     SupervisedConfig,
 )
-from simclr_lab.devices import gpu_names, resolve_precision
+from simclr_lab.runs.devices import gpu_names, resolve_precision
 
 PRESET_ENV_VAR = "SIMCLR_LAB_PRESET"
 DEVICES_ENV_VAR = "SIMCLR_LAB_DEVICES"
