@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import simclr_lab  # noqa: E402  (first: quiet TensorFlow start-up)
 from simclr_lab import evaluate  # noqa: E402
 from simclr_lab.faces.cli import _parse_setting  # noqa: E402
-from simclr_lab.runs import devices, shipped, train
+from simclr_lab.runs import devices, shipped, train  # noqa: E402
 from simclr_lab.runs.cache import atomic_write_text  # noqa: E402
 from simclr_lab.sources.data import load_splits  # noqa: E402
-from simclr_lab.studies import sweep
+from simclr_lab.studies import sweep  # noqa: E402
 
 PHASES = ("pretraining", "baseline", "finetuning")
 
@@ -141,6 +141,7 @@ class Shipper:
             record = sweep.run_sweep(self.config, out, supervised_per_class=budgets)
         shipped_record = {k: v for k, v in record.items() if k not in ("source", "wall_seconds")}
         atomic_write_text(sweep.SHIPPED_RESULTS, json.dumps(shipped_record, indent=2) + "\n")
+        shipped.seal_results()  # its checksum, checked when it is read
         size = sweep.SHIPPED_RESULTS.stat().st_size
         print(f"Shipped {sweep.SHIPPED_RESULTS} ({size / 1e3:.1f} kB, key {record['key']})")
         return sweep.SHIPPED_RESULTS

@@ -30,6 +30,7 @@ MIN_IMAGE_SIZE = 32
 # training images, the largest unlabelled split 100,000 (STL-10), the largest test split 10,000.
 MAX_IMAGE_SIZE, MAX_LABELS_PER_CLASS = 256, 6_000
 MAX_UNLABELLED, MAX_TEST = 100_000, 10_000
+MAX_SEED = 2**32 - 1  # what Keras' and NumPy's random seeds take
 MAX_SYNTHETIC_GIB = 2  # the synthetic source draws every image in memory
 SYNTHETIC_SIZES = {"unlabelled": 5000, "labelled_pool": 1000, "test": 1000}  # its defaults
 
@@ -178,6 +179,12 @@ class PretrainConfig:
     def __post_init__(self):
         _integer("epochs", self.epochs, 1, 10_000)
         _integer("batch_size", self.batch_size, 2, 65_536)
+        if self.labelled_per_step is not None and self.labelled_per_step >= self.batch_size:
+            raise SettingError(
+                f"Expected labelled_per_step to be below batch_size={self.batch_size} (each "
+                f"step's batch holds the labelled images too). Received: labelled_per_step="
+                f"{self.labelled_per_step}; lower it, or raise batch_size."
+            )
         _integer("labelled_per_step", self.labelled_per_step, 1, self.batch_size - 1, True)
         _number("temperature", self.temperature, 0, closed=(False, True))
         _boolean("learnable_temperature", self.learnable_temperature)
@@ -263,7 +270,7 @@ class Config:
     def __post_init__(self):
         for name, kind in _SECTIONS.items():
             _section(name, getattr(self, name), kind)
-        _integer("seed", self.seed, 0)
+        _integer("seed", self.seed, 0, MAX_SEED)
         _boolean("use_shipped", self.use_shipped)
 
     def replace(self, **changes) -> Config:
@@ -325,7 +332,7 @@ def _replace_dotted(obj, changes: dict, prefix: str = ""):
         return dataclasses.replace(obj, **direct)
     except SettingError as error:  # name the dotted setting, as the user wrote it
         text = str(error)
-        for head in direct:
+        for head in fields:  # also a field the change did not set, checked against one it did
             text = text.replace(f"Expected {head} ", f"Expected {prefix + head} ").replace(
                 f"Received: {head}=", f"Received: {prefix + head}="
             )

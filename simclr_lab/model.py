@@ -151,7 +151,7 @@ class ContrastiveModel(keras.Model):
 class UnlabelledContrastiveModel(ContrastiveModel):
     """`ContrastiveModel` for images without labels (a folder without class folders): no
     probe. Inputs: uint8 images (U, H, W, 3); reports c_loss and c_acc (on test pairs when
-    validating)."""
+    validating). Every method of `ContrastiveModel` applies (`method`, `predictor`)."""
 
     def __init__(self, encoder, projection_head, contrastive_augmenter, **kwargs):
         super().__init__(encoder, projection_head, None, contrastive_augmenter, None, **kwargs)
@@ -167,13 +167,15 @@ class UnlabelledContrastiveModel(ContrastiveModel):
             self.projection_head(self.encoder(view, training=training), training=training)
             for view in views
         ]  # 2 x (U, width)
-        return {"projections_1": projections[0], "projections_2": projections[1]}
+        outputs = {"projections_1": projections[0], "projections_2": projections[1]}
+        if self.predictor is not None:
+            for index, projection in enumerate(projections, start=1):
+                outputs[f"predictions_{index}"] = self.predictor(projection, training=training)
+        return outputs
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         y_pred = {name: ops.cast(value, "float32") for name, value in y_pred.items()}
-        c_loss, similarities = self.loss_fn(
-            y_pred["projections_1"], y_pred["projections_2"], self.temperature
-        )
+        c_loss, similarities = self.pretext_loss(y_pred)
         self.c_loss_tracker.update_state(c_loss)
         self.c_acc_tracker.update_state(contrastive_accuracy(similarities))
         if self.learnable_temperature:

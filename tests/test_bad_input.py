@@ -4,19 +4,23 @@ names the bad value, before any long work starts."""
 import contextlib
 import gzip
 import io
+import json
+import os
 import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from simclr_lab import augment, config, evaluate, loss
 from simclr_lab.encoder import get_encoder
 from simclr_lab.faces import cli
 from simclr_lab.faces.dashboard import LiveDashboard
 from simclr_lab.figures import plots
-from simclr_lab.runs import distribute, presets
+from simclr_lab.runs import distribute, presets, shipped
+from simclr_lab.runs.cache import file_sha256
 from simclr_lab.sources import composite, data, synthetic
-from simclr_lab.sources.batching import plan_batches
+from simclr_lab.sources.batching import plan_batches, plan_unlabelled_batches
 from simclr_lab.sources.splits import balanced_subset
 
 
@@ -359,7 +363,118 @@ CASES = [
         CLIError,
         "--seeds 0",
     ),
+    # what a hostile probe found: one line naming the setting, before any work
+    ("--set name", _setting("name", "x"), config.SettingError, "'name' is the preset's name"),
+    ("seed past 2**32", _setting("seed", 2**32), config.SettingError, "seed.*4,294,967,295"),
+    (
+        "a batch no larger than its labelled part",
+        _setting("pretrain.batch_size", 16),
+        config.SettingError,
+        r"pretrain\.labelled_per_step to be below batch_size=16",
+    ),
+    (
+        "precision from the environment",
+        lambda t: _with_env("SIMCLR_LAB_PRECISION", "half", lambda: presets.get_preset("smoke")),
+        config.SettingError,
+        r"\$SIMCLR_LAB_PRECISION: .*model\.precision",
+    ),
+    (
+        "devices from the environment",
+        lambda t: _with_env("SIMCLR_LAB_DEVICES", "-3", lambda: presets.get_preset("smoke")),
+        config.SettingError,
+        r"\$SIMCLR_LAB_DEVICES: .*distribute\.devices",
+    ),
+    (
+        "pretraining on one image",
+        lambda t: plan_unlabelled_batches(1, 16),
+        ValueError,
+        "at least 2 images.*there is 1",
+    ),
+    (
+        "a class without labelled images",
+        lambda t: balanced_subset(np.array([0, 0, 2, 2]), 1, 3, 0),
+        ValueError,
+        "class 1 has no labelled images",
+    ),
+    *[
+        (
+            f"cli sweep {flag} {value}",
+            lambda t, flag=flag, value=value: run_cli(
+                "sweep", "--preset", "smoke", flag, value, "--out", str(t)
+            ),
+            CLIError,
+            f"{flag} {value}: every budget must be at least 1",
+        )
+        for flag, value in (
+            ("--labels-per-class", "0"),
+            ("--labels-per-class", "-5"),
+            ("--supervised-labels-per-class", "0"),
+        )
+    ],
+    (
+        "cli study results into a folder",
+        lambda t: run_cli("study", "--point", "temperature=0.5", "--results", str(t)),
+        CLIError,
+        "is a folder; name a .jsonl file",
+    ),
+    (
+        "cli export over an existing file",
+        lambda t: run_cli(
+            "pretrain",
+            "--data",
+            str(_two_images(t / "images")),
+            "--preset",
+            "smoke",
+            "--out",
+            str(t / "out"),
+            "--export",
+            str(_existing(t / "mine.keras")),
+        ),
+        CLIError,
+        "exists already",
+    ),
+    (
+        "a shipped run holding a pickle",
+        lambda t: _pickled_shipped_run(t).load(None, 1),
+        shipped.DamagedShippedRun,
+        "weights.npz is not plain arrays",
+    ),
 ]
+
+
+def _with_env(name, value, call):
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        return call()
+    finally:
+        if saved is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = saved
+
+
+def _two_images(folder):
+    folder.mkdir(parents=True)
+    for index in range(2):
+        Image.new("RGB", (40, 40), (index * 100, 0, 0)).save(folder / f"{index}.png")
+    return folder
+
+
+def _existing(path):
+    path.write_bytes(b"the learner's own file")
+    return path
+
+
+def _pickled_shipped_run(folder):
+    """A shipped run whose weights.npz holds an object array (a pickle), checksums
+    recomputed so that only the loading can tell."""
+    np.savez(folder / "weights.npz", w0=np.array([{"a": 1}], dtype=object))
+    for name in ("settings.json", "history.json", "about.json"):
+        (folder / name).write_text('{"loss": [1.0]}' if name == "history.json" else "{}")
+    sums = {name: file_sha256(folder / name) for name in shipped.FILES}
+    (folder / "checksums.json").write_text(json.dumps(sums))
+    return shipped.ShippedRun(folder)
 
 
 @pytest.mark.parametrize("case, call, error, named", CASES, ids=[c[0] for c in CASES])

@@ -3,19 +3,25 @@ same settings, damaged cache entries, unusable data files, a read-only cache."""
 
 import dataclasses
 import gzip
+import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import threading
+import time
 
+import keras
 import numpy as np
 import pytest
 
 from simclr_lab.config import DataConfig
-from simclr_lab.runs import cache, callbacks, phases, train
+from simclr_lab.runs import cache, callbacks, phases, shipped, train
 from simclr_lab.sources import data
-from simclr_lab.studies import compare
+from simclr_lab.sources.splits import Splits
+from simclr_lab.studies import compare, study, sweep
 
 
 @pytest.fixture
@@ -255,3 +261,177 @@ def test_history_checksum_is_stored_for_every_run(config, smoke_splits, tmp_path
     run = _baseline(config, smoke_splits, tmp_path).run_dir
     sums = json.loads((run / "checksums.json").read_text())
     assert sums["weights.weights.h5"] == cache.file_sha256(run / "weights.weights.h5")
+
+
+# ------------------------------------------------------------------ what a hostile probe found
+# Each test below failed on the code before it: a wrong result, a stuck run or a raw error.
+
+
+def _stopped_after_one(config, splits, folder, messages=None):
+    """A 3-epoch baseline stopped (as by the Stop button) after its first epoch: its resume
+    state is one epoch."""
+    stop = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: setattr(stop.model, "stop_training", epoch == 1)
+    )
+    longer = config.replace(**{"supervised.epochs": 3})
+    log = messages.append if messages is not None else print
+    result = train.train_baseline(longer, splits, folder, callbacks=[stop], verbose=0, log=log)
+    assert not result.finished
+    return longer, result.run_dir
+
+
+RESUME_DAMAGES = {
+    "checkpoint emptied (a kill mid-write)": lambda run: (
+        run / "backup" / "latest.weights.h5"
+    ).write_bytes(b""),
+    "checkpoint truncated": lambda run: _truncate(run / "backup" / "latest.weights.h5"),
+    "state says epoch 99": lambda run: _edit_state(run, epoch=99),
+    "state deleted": lambda run: (run / "backup" / "state.json").unlink(),
+    "history shorter than the state": lambda run: _edit_state(run, history={"loss": []}),
+    "settings of another run": lambda run: (run / "settings.json").write_text('{"seed": 1}'),
+}
+
+
+def _edit_state(run, **changes):
+    path = run / "backup" / "state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize("damage", RESUME_DAMAGES, ids=list(RESUME_DAMAGES))
+def test_a_damaged_resume_state_is_set_aside_and_the_run_trains_from_the_start(
+    damage, config, smoke_splits, tmp_path
+):
+    longer, run = _stopped_after_one(config, smoke_splits, tmp_path)
+    RESUME_DAMAGES[damage](run)
+    messages = []
+    again = train.train_baseline(longer, smoke_splits, tmp_path, verbose=0, log=messages.append)
+    assert again.finished and len(again.history["val_acc"]) == 3
+    named = ("resume state", "settings.json is not the settings of its key")
+    assert any(any(n in m for n in named) and "set aside" in m for m in messages), messages
+    aside = [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    assert len(aside) == 1 and (aside[0] / "backup").is_dir()  # kept, not deleted
+    assert train.train_baseline(longer, smoke_splits, tmp_path, verbose=0).from_cache
+
+
+def test_a_good_resume_state_resumes_where_it_stopped(config, smoke_splits, tmp_path):
+    longer, run = _stopped_after_one(config, smoke_splits, tmp_path)
+    state = json.loads((run / "backup" / "state.json").read_text())
+    assert state["epoch"] == 1 and len(state["history"]["val_acc"]) == 1
+    resumed = train.train_baseline(longer, smoke_splits, tmp_path, verbose=0)
+    whole = train.train_baseline(longer, smoke_splits, tmp_path / "whole", verbose=0)
+    assert resumed.history == whole.history
+    assert not (run / "backup").exists()
+
+
+def test_a_run_copied_under_another_key_is_refused(config, smoke_splits, tmp_path):
+    seed0 = _baseline(config, smoke_splits, tmp_path)
+    seed1 = _baseline(config.replace(seed=1), smoke_splits, tmp_path)
+    shutil.rmtree(seed0.run_dir)
+    shutil.copytree(seed1.run_dir, seed0.run_dir)
+    messages = []
+    again = _baseline(config, smoke_splits, tmp_path, messages)
+    assert not again.from_cache and "settings.json is not the settings of its key" in messages[0]
+    for a, b in zip(again.model.get_weights(), seed0.model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # seed 0's run, trained again
+
+
+def test_a_history_of_nan_is_refused_even_with_its_checksum(config, smoke_splits, tmp_path):
+    run = _baseline(config, smoke_splits, tmp_path).run_dir
+    history = json.loads((run / "history.json").read_text())
+    history = {name: [float("nan")] * len(values) for name, values in history.items()}
+    text = json.dumps(history)
+    (run / "history.json").write_text(text)
+    sums = json.loads((run / "checksums.json").read_text())
+    sums["history.json"] = hashlib.sha256(text.encode()).hexdigest()
+    (run / "checksums.json").write_text(json.dumps(sums))
+    messages = []
+    again = _baseline(config, smoke_splits, tmp_path, messages)
+    assert not again.from_cache and "not finite" in messages[0]
+
+
+def test_a_second_process_of_the_same_run_waits_and_then_loads_it(config, smoke_splits, tmp_path):
+    run = train.supervised_run("baseline", config, smoke_splits, cache_dir=tmp_path)[0]
+    messages, results = [], []
+    with run.training_lock():  # another process training this run
+        waiting = threading.Thread(
+            target=lambda: results.append(_baseline(config, smoke_splits, tmp_path, messages))
+        )
+        waiting.start()
+        for _ in range(600):
+            if messages:
+                break
+            time.sleep(0.1)
+        assert "another process is training this run" in messages[0]
+        assert waiting.is_alive()  # it waits, writing nothing
+    waiting.join(timeout=600)
+    assert results and results[0].finished
+
+
+def test_the_device_count_is_in_the_key_and_one_device_keeps_the_old_keys(
+    config, smoke_splits, monkeypatch
+):
+    one = train.pretraining_run(config, smoke_splits).settings
+    assert "devices" not in one  # as before: shipped and cached runs keep matching
+    monkeypatch.setattr(train, "device_count", lambda settings: 2)
+    two = train.pretraining_run(config, smoke_splits).settings
+    assert two == {**one, "devices": 2}
+    baseline = train.supervised_run("baseline", config, smoke_splits)[0].settings
+    assert baseline["devices"] == 2
+
+
+def _flat(splits, count=64):
+    empty = splits.unlabelled[:0]
+    no_labels = np.zeros(0, "int32")
+    return Splits("folder", splits.unlabelled[:count], empty, no_labels, empty, no_labels, ())
+
+
+def test_a_flat_folder_trains_the_method_asked_for(config, smoke_splits, tmp_path):
+    flat = _flat(smoke_splits)
+    changes = {"pretrain.batch_size": 16, "pretrain.labelled_per_step": None}
+    histories = {}
+    for method in ("simclr", "barlow_twins", "simsiam", "positives_only"):
+        asked = config.replace(**changes, **{"pretrain.method": method})
+        result = train.pretrain(asked, flat, tmp_path, verbose=0)
+        assert result.model.method == method
+        histories[method] = result.history["c_loss"]
+    assert len({tuple(h) for h in histories.values()}) == 4  # four different trainings
+
+
+def test_shipped_results_are_checked_against_their_checksums(tmp_path):
+    for name in shipped.RESULTS:  # the package's own pass
+        assert shipped.verified_result(name).is_file()
+    assert study.load(own=tmp_path / "none.jsonl") and study.load_curve()
+    for name in (*shipped.RESULTS, shipped.RESULT_SUMS):
+        shutil.copy(shipped.SHIPPED_DIR / name, tmp_path / name)
+    edited = tmp_path / "sweep_results.json"
+    edited.write_text(edited.read_text().replace("0.", "0.9", 1))
+    with pytest.raises(shipped.DamagedShippedRun, match="sweep_results.json fail"):
+        shipped.verified_result("sweep_results.json", tmp_path)
+    (tmp_path / "study_results.jsonl").unlink()
+    with pytest.raises(shipped.DamagedShippedRun, match="study_results.jsonl cannot be"):
+        shipped.verified_result("study_results.jsonl", tmp_path)
+
+
+def test_a_missing_shipped_sweep_is_refused_not_recomputed_for_hours(monkeypatch, tmp_path):
+    # an install without the file
+    monkeypatch.setattr(sweep, "SHIPPED_RESULTS", tmp_path / "sweep_results.json")
+    with pytest.raises(shipped.DamagedShippedRun, match="use_shipped=False"):
+        sweep.shipped_record({"any": "settings"})
+
+
+def test_a_process_whose_partners_never_come_says_so_and_ends(tmp_path):
+    command = [sys.executable, "-m", "simclr_lab", "compare", "--preset", "smoke"]
+    command += ["--coordinator", "localhost:23457", "--processes", "2", "--process-id", "0"]
+    command += ["--join-timeout", "3", "--out", str(tmp_path / "out")]
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    ended = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert ended.returncode != 0
+    assert "Process 0 of 2: joining the others at localhost:23457" in ended.stdout
+    assert "waiting up to 3 s" in ended.stdout
+
+
+def test_a_one_step_bench_without_warmup_runs(tmp_path):
+    from simclr_lab.studies.bench import run_bench
+
+    result = run_bench(32, 64, 25, steps=1, warmup=0)
+    assert result["images_per_s"] > 0

@@ -2,10 +2,15 @@
 refused before training with the folder left as it was, and the whole path from files to an
 exported encoder that plain Keras loads."""
 
+import errno
 import json
+import os
+import shutil
+import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 
 import numpy as np
@@ -148,7 +153,8 @@ def test_decoding_happens_once_and_a_changed_folder_is_decoded_again(flat_folder
         assert len(lines) == 1
         (flat_folder / "img000.png").unlink()
         changed = folder.load_folder(flat_folder, 32, cache, log=lines.append)
-    assert len(lines) == 2 and len(changed.images) == len(first.images) - 1
+    decoded = [line for line in lines if line.startswith("Decoding")]
+    assert len(decoded) == 2 and len(changed.images) == len(first.images) - 1
 
 
 def test_class_folder_splits_hold_out_a_fifth_and_draw_balanced_labels(class_folder, tmp_path):
@@ -393,3 +399,134 @@ def test_files_are_cropped_and_resized_as_the_exported_model_does(tmp_path):
         original = np.asarray(Image.open(root / f"{index}.png"), dtype="float32")
         expected = np.round(keras.ops.convert_to_numpy(resizing(original)))
         np.testing.assert_array_equal(decoded.images[index], np.clip(expected, 0, 255))
+
+
+# ---------------------------------------------------------------- what a hostile probe found
+
+
+def _load_quietly(root, cache, lines=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", folder.UnreadableImagesWarning)
+        return folder.load_folder(root, 32, cache, log=(lines if lines is not None else []).append)
+
+
+def test_a_file_replaced_with_its_size_and_mtime_kept_is_decoded_again(tmp_path):
+    root = tmp_path / "photos"
+    write_images(root, 6)
+    target = root / "img000.png"
+    before = _load_quietly(root, tmp_path / "cache")
+    stamp = target.stat()
+    replacement = tmp_path / "other.png"
+    Image.new("RGB", (40, 40), (0, 255, 0)).save(replacement)
+    padded = replacement.read_bytes().ljust(stamp.st_size, b"\0")[: stamp.st_size]
+    assert len(padded) == stamp.st_size  # PNG ignores bytes after its end
+    target.write_bytes(padded)
+    os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # as cp -p or touch -r
+    assert target.stat().st_size == stamp.st_size
+    assert target.stat().st_mtime_ns == stamp.st_mtime_ns
+    lines = []
+    after = _load_quietly(root, tmp_path / "cache", lines)
+    assert lines and "Decoding" in lines[0]  # not the old pixels from the cache
+    assert after.images[0, 16, 16].tolist() == [0, 255, 0]
+    assert not np.array_equal(before.images[0], after.images[0])
+    assert any("Removed" in line for line in lines)  # the stale copy does not pile up
+    assert len(list((tmp_path / "cache" / "folders").iterdir())) == 1
+
+
+def test_a_cache_inside_the_image_folder_is_refused_and_nothing_is_written(tmp_path):
+    root = tmp_path / "photos"
+    write_images(root, 4)
+    before = snapshot(root)
+    with pytest.raises(folder.FolderError, match="cache_folder=.*is inside data.folder"):
+        folder.load_folder(root, 32, root / "cache", log=lambda _: None)
+    assert snapshot(root) == before
+
+
+def test_a_gif_transparent_colour_decodes_white_and_exif_orientation_is_applied(tmp_path):
+    root = tmp_path / "formats"
+    root.mkdir()
+    gif = Image.new("P", (40, 40), 0)
+    gif.putpalette([0, 0, 0, 200, 20, 20] + [0] * 762)  # index 0 black, 1 red
+    gif.paste(1, (0, 0, 40, 10))  # a red band at the top; the rest is index 0
+    gif.save(root / "a.gif", transparency=0)
+    photo = Image.new("RGB", (40, 40), (0, 0, 255))
+    photo.paste((255, 0, 0), (0, 0, 20, 40))  # stored: red left half, blue right half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: red on top
+    photo.save(root / "b.jpg", quality=100, exif=exif)
+    decoded = _load_quietly(root, tmp_path / "cache")
+    assert decoded.images[0, 24, 16].tolist() == [255, 255, 255]  # transparent: white
+    assert np.abs(decoded.images[0, 1, 16].astype(int) - [200, 20, 20]).max() <= 2
+    upright = decoded.images[1].astype(int)
+    assert np.abs(upright[3, 16] - [255, 0, 0]).max() <= 10  # top: red
+    assert np.abs(upright[28, 16] - [0, 0, 255]).max() <= 10  # bottom: blue
+
+
+def test_pipes_links_and_unreadable_files_are_skipped_and_named(tmp_path):
+    root = tmp_path / "odd"
+    write_images(root, 3)
+    os.mkfifo(root / "pipe.png")  # opening it would wait forever
+    (root / "gone.png").symlink_to(root / "nowhere.png")
+    (root / "loop.png").symlink_to(root / "loop.png")
+    locked = root / "locked.png"
+    Image.new("RGB", (40, 40)).save(locked)
+    locked.chmod(0)
+    readable = os.access(locked, os.R_OK)  # root reads it anyway
+    loaded = []
+    worker = threading.Thread(target=lambda: loaded.append(_skipped(root, tmp_path)))
+    worker.start()
+    worker.join(timeout=300)
+    assert loaded, "decoding a folder with a pipe in it did not finish"
+    decoded, message = loaded[0]
+    assert len(decoded.images) == 3 + readable
+    assert "pipe.png (not a regular file" in message
+    assert "gone.png (a broken link" in message and "loop.png (a broken link" in message
+    if not readable:
+        assert "locked.png (cannot be read" in message
+
+
+def _skipped(root, tmp_path):
+    with pytest.warns(folder.UnreadableImagesWarning) as caught:
+        decoded = folder.load_folder(root, 32, tmp_path / "cache", log=lambda _: None)
+    return decoded, str(caught[0].message)
+
+
+def test_a_full_disk_is_refused_before_decoding(tmp_path, monkeypatch):
+    root = tmp_path / "photos"
+    write_images(root, 4)
+    full = shutil.disk_usage(tmp_path)._replace(free=1 << 20)
+    monkeypatch.setattr(folder.shutil, "disk_usage", lambda path: full)
+    with pytest.raises(folder.FolderError, match="decoding needs .* MB .* free"):
+        folder.load_folder(root, 128, tmp_path / "cache", log=lambda _: None)
+    assert not list((tmp_path / "cache" / "folders").glob(".*"))  # no temporary folder left
+
+
+def test_a_disk_that_fills_while_decoding_is_an_error_not_a_crash(tmp_path, monkeypatch):
+    root = tmp_path / "photos"
+    write_images(root, 4)
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(folder.os, "posix_fallocate", no_space)
+    with pytest.raises(folder.FolderError, match="no room for the decoded images"):
+        folder.load_folder(root, 32, tmp_path / "cache", log=lambda _: None)
+    assert not list((tmp_path / "cache" / "folders").glob(".*"))
+
+
+def test_decoded_folders_have_the_usual_mode_and_abandoned_ones_are_removed(tmp_path):
+    root = tmp_path / "photos"
+    write_images(root, 4)
+    cache = tmp_path / "cache" / "folders"
+    cache.mkdir(parents=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    ).stdout.strip()
+    abandoned = cache / f".abc-32px-v{folder.CACHE_FORMAT}.{dead}.xyz"
+    abandoned.mkdir()  # a decoding killed mid-way
+    _load_quietly(root, tmp_path / "cache")
+    assert not abandoned.exists()
+    (entry,) = cache.iterdir()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o777 & ~mask

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
+from pathlib import Path
 
-from simclr_lab.runs.presets import PRESETS
+from simclr_lab.runs.cache import check_writable_dir
+from simclr_lab.runs.presets import PRESET_ENV_VAR, PRESETS
 
 
 def _parse_setting(text: str) -> tuple[str, object]:
@@ -62,6 +65,13 @@ def _add_device_flags(parser) -> None:
         default=None,
         help="several processes: this one's, 0 to N-1 (else $KERAS_DISTRIBUTION_PROCESS_ID)",
     )
+    parser.add_argument(
+        "--join-timeout",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="several processes: how long each waits for the others (default 300)",
+    )
 
 
 def _config(args):
@@ -70,7 +80,9 @@ def _config(args):
     from simclr_lab.runs.presets import get_preset
     from simclr_lab.sources.folder import folder_settings
 
-    initialize(args.coordinator, args.processes, args.process_id)  # before JAX lists devices
+    initialize(  # before JAX lists devices
+        args.coordinator, args.processes, args.process_id, timeout=args.join_timeout
+    )
     changes = folder_settings(args.data) if getattr(args, "data", None) else {}
     changes.update(_parse_setting(s) for s in args.set)  # --set wins
     if args.devices is not None:
@@ -180,7 +192,11 @@ def _parser() -> argparse.ArgumentParser:
         help="e.g. temperature=0.5 (repeatable; default: the whole grid, studies.study.KNOBS)",
     )
     study.add_argument("--seed", nargs="+", default=["0"], help="seeds (default 0)")
-    study.add_argument("--preset", default="cpu", help="the preset the knobs move (default cpu)")
+    study.add_argument(
+        "--preset",
+        default=None,
+        help="the preset the knobs move (default: $SIMCLR_LAB_PRESET, else cpu)",
+    )
     study.add_argument("--epochs", default=None, help="pretraining epochs (default: the preset's)")
     study.add_argument(
         "--cache-dir", default=None, help="trained runs (default ~/.cache/simclr_lab)"
@@ -227,7 +243,9 @@ def _pretrain(args) -> None:
 
     config = _config(args)
     verbose = 0 if args.quiet else 2
-    run_pretraining(config, args.out, args.cache_dir, args.export, verbose=verbose)
+    run_pretraining(
+        config, args.out, args.cache_dir, args.export, verbose=verbose, overwrite_export=False
+    )
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -242,6 +260,13 @@ def _sweep(args) -> None:
             f"--seeds {args.seeds} must be at least 1 and --supervised-seeds "
             f"{args.supervised_seeds} at least 0."
         )
+    for flag, budgets in (
+        ("--labels-per-class", args.labels_per_class),
+        ("--supervised-labels-per-class", args.supervised_labels_per_class),
+    ):
+        wrong = [n for n in budgets or () if n < 1]
+        if wrong:
+            raise ValueError(f"{flag} {wrong[0]}: every budget must be at least 1 label a class.")
     config = _config(args)
     run_sweep(
         config,
@@ -269,8 +294,12 @@ def _study(args) -> None:
         if not str(args.epochs).isdigit() or int(args.epochs) < 1:
             raise study.StudyError(f"--epochs {args.epochs!r} must be an integer >= 1.")
         epochs = int(args.epochs)
+    args.preset = args.preset or os.environ.get(PRESET_ENV_VAR) or "cpu"
     get_preset(args.preset)  # an unknown preset is refused before any training
-    results = args.results or study.own_results_path(args.cache_dir)
+    results = Path(args.results or study.own_results_path(args.cache_dir))
+    if results.is_dir():
+        raise study.StudyError(f"--results {str(results)!r} is a folder; name a .jsonl file.")
+    check_writable_dir(results.parent, "--results folder")
     rows = []
     for knob, value in points:
         for seed in seeds:

@@ -3,20 +3,31 @@
 A run's folder holds `weights.weights.h5`, `settings.json`, `checksums.json` (SHA-256 of the
 weights and the history) and `history.json`, written in that order: the history's presence
 means the run finished. Every write goes to a temporary file first and is then renamed, so a
-run killed while saving leaves the previous good file. An unfinished run keeps its Keras
-BackupAndRestore state in `backup/`, from which the next start resumes. A finished run is
-checked against its checksums before it is used; one that fails is set aside (renamed, never
-deleted) and trained again.
+run killed while saving leaves the previous good file. An unfinished run keeps its resume
+state in `backup/` (the last whole epoch's weights, and `state.json`: that epoch, the history
+so far and the weights' checksum), from which the next start resumes. A finished run and a
+resume state are both checked before they are used (checksums, the settings stored against
+the key, a history of finite numbers); one that fails is set aside (renamed, never deleted)
+and trained again. A run being trained holds a lock beside its folder, so a second process
+of the same run waits for it instead of writing the same files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: runs are not locked there
+    fcntl = None
 
 CACHE_ENV_VAR = "SIMCLR_LAB_CACHE"
 
@@ -106,10 +117,36 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+class NoRoom(OSError):
+    """The disk lacks room for a run's files; the message says how much and where."""
+
+
+def weights_bytes(model) -> int:
+    """About what `model.save_weights` writes, at most: the model's variables three times
+    (the weights and Adam's two moments), plus room for the file's own structure."""
+    return 3 * sum(math.prod(v.shape) * 4 for v in model.variables) + (1 << 20)
+
+
+def check_room(folder: Path, needed: int) -> None:
+    """NoRoom, naming the folder, unless its disk has `needed` bytes free (h5py crashes the
+    process when a write fails, so this is checked before writing, not after)."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise NoRoom(
+            f"no room in {folder}: about {needed / 1e6:,.1f} MB needed, {free / 1e6:,.1f} MB "
+            "free; free some space or choose another cache folder (--cache-dir or "
+            "$SIMCLR_LAB_CACHE)."
+        )
+
+
 def atomic_save_weights(model, path: Path) -> None:
-    """`model.save_weights` through a temporary file (its name must end in .weights.h5)."""
+    """`model.save_weights` through a temporary file (its name must end in .weights.h5),
+    after checking the disk has room for it (`NoRoom`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_room(path.parent, weights_bytes(model))
     temp = path.with_name(f".{os.getpid()}.tmp.weights.h5")
     try:
         model.save_weights(temp)
@@ -117,6 +154,14 @@ def atomic_save_weights(model, path: Path) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _same_file(handle, path: Path) -> bool:
+    """Whether the open file is still the one at `path` (not removed or replaced)."""
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 class RunDir:
@@ -129,6 +174,9 @@ class RunDir:
         self.history_file = self.path / "history.json"
         self.checksums_file = self.path / "checksums.json"
         self.backup = self.path / "backup"
+        self.checkpoint_weights = self.backup / "latest.weights.h5"
+        self.checkpoint_state = self.backup / "state.json"
+        self.lock_file = self.path.with_name(f".{self.path.name}.lock")
 
     @property
     def finished(self) -> bool:
@@ -136,8 +184,9 @@ class RunDir:
         return self.history_file.is_file()
 
     def verified_history(self, epochs: int) -> dict:
-        """The finished run's history, after checking every file against its checksum and
-        the history's shape ({metric: `epochs` numbers}). Raises DamagedRun naming the folder.
+        """The finished run's history, after checking every file against its checksum, the
+        stored settings against the key's, and the history's shape ({metric: `epochs` finite
+        numbers}). Raises DamagedRun naming the folder.
         """
         try:
             sums = json.loads(self.checksums_file.read_text())
@@ -148,14 +197,100 @@ class RunDir:
             }
             wrong = [name for name, digest in actual.items() if sums.get(name) != digest]
             history = json.loads(text)
+            stored = json.loads((self.path / "settings.json").read_text())
         except (OSError, ValueError, AttributeError) as error:
             raise DamagedRun(f"run folder {self.path} is unreadable ({error})") from error
         if wrong:
             raise DamagedRun(f"run folder {self.path}: {' and '.join(wrong)} fail their checksum")
+        self._check_settings(stored)
+        self._check_history(history, epochs, "history.json")
+        return history
+
+    def _check_settings(self, stored) -> None:
+        """Refuse a folder whose settings.json is not the settings of its key (a run copied
+        or renamed under another key)."""
+        expected = json.loads(json.dumps(self.settings, default=str))
+        if stored != expected:
+            differ = sorted(
+                k
+                for k in set(expected) | set(stored or {})
+                if (stored or {}).get(k) != expected.get(k)
+            )
+            raise DamagedRun(
+                f"run folder {self.path}: settings.json is not the settings of its key "
+                f"(differs in {', '.join(differ[:5])})"
+            )
+
+    def _check_history(self, history, epochs: int, name: str) -> None:
         lengths = {len(v) for v in history.values()} if isinstance(history, dict) else set()
         if not history or lengths != {epochs}:
-            raise DamagedRun(f"run folder {self.path}: history.json does not hold {epochs} epochs")
-        return history
+            raise DamagedRun(f"run folder {self.path}: {name} does not hold {epochs} epochs")
+        numbers = [x for values in history.values() for x in values]
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+            raise DamagedRun(f"run folder {self.path}: {name} holds a value that is not finite")
+
+    def save_checkpoint(self, model, history: dict, epoch: int) -> None:
+        """The resume state after `epoch` whole epochs: weights first, then state.json (the
+        epoch, the history so far and the weights' checksum), each through a rename."""
+        atomic_save_weights(model, self.checkpoint_weights)
+        state = {
+            "epoch": epoch,
+            "history": history,
+            "weights_sha256": file_sha256(self.checkpoint_weights),
+        }
+        atomic_write_text(self.checkpoint_state, json.dumps(state))
+
+    def verified_checkpoint(self, epochs: int) -> tuple[int, dict]:
+        """(epochs done, history so far) of an interrupted run's resume state, (0, {}) when
+        it has none. Raises DamagedRun when the state is unreadable, does not match its
+        weights, or says more epochs than the run has."""
+        if not self.backup.exists():
+            return 0, {}
+        where = f"run folder {self.path} has unusable resume state"
+        try:
+            state = json.loads(self.checkpoint_state.read_text())
+            weights_sum = file_sha256(self.checkpoint_weights)
+            stored = json.loads((self.path / "settings.json").read_text())
+            epoch, history = state["epoch"], state["history"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise DamagedRun(f"{where} ({error})") from error
+        self._check_settings(stored)
+        if not isinstance(epoch, int) or not 1 <= epoch <= epochs:
+            raise DamagedRun(f"{where}: epoch {epoch!r} of a {epochs}-epoch run")
+        if state.get("weights_sha256") != weights_sum:
+            raise DamagedRun(f"{where}: latest.weights.h5 fails its checksum")
+        self._check_history(history, epoch, "the resume state's history")
+        return epoch, history
+
+    @contextlib.contextmanager
+    def training_lock(self, log=print):
+        """Held while this run trains: a second process of the same run says so in one line
+        and waits for the first to finish (then loads what it stored). The lock file is
+        removed when the lock is let go."""
+        if fcntl is None:
+            yield
+            return
+        said = False
+        while True:
+            handle = open(self.lock_file, "a")  # held across the yield
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not said:
+                    log(
+                        f"{self.path.name}: another process is training this run in "
+                        f"{self.path.parent}; waiting for it to finish."
+                    )
+                    said = True
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            if _same_file(handle, self.lock_file):
+                break
+            handle.close()  # the holder removed it meanwhile: lock the new one
+        try:
+            yield
+        finally:
+            self.lock_file.unlink(missing_ok=True)
+            handle.close()  # lets the lock go
 
     def set_aside(self, reason: str, log=print) -> Path:
         """Rename the damaged folder to `<name>.damaged-<time>` (nothing is deleted)."""
@@ -170,10 +305,13 @@ class RunDir:
         log(f"{reason}: set aside as {target.name}; training it again.")
         return target
 
+    def write_settings(self) -> None:
+        atomic_write_text(self.path / "settings.json", json.dumps(self.settings, indent=2))
+
     def save(self, model, history: dict) -> None:
         """Store the finished run: weights, settings, checksums, then history (the mark)."""
         atomic_save_weights(model, self.weights)
-        atomic_write_text(self.path / "settings.json", json.dumps(self.settings, indent=2))
+        self.write_settings()
         text = json.dumps(history)
         sums = {
             "weights.weights.h5": file_sha256(self.weights),

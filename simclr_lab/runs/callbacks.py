@@ -3,14 +3,10 @@ epoch, the epoch backup a resumed run starts from, and augmentation seeds set pe
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
-
-from simclr_lab.runs.cache import atomic_write_text
 
 
 class TrainingDiverged(RuntimeError):
@@ -38,28 +34,30 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 class HistoryLog(keras.callbacks.Callback):
-    """Saves the history after every epoch, so a resumed run ends with its whole history."""
+    """Collects the history of whole epochs, starting from a resumed run's `history`."""
 
-    def __init__(self, path: Path, start_epoch: int = 0):
+    def __init__(self, history: dict | None = None):
         super().__init__()
-        self.path = path
-        saved = json.loads(path.read_text()) if start_epoch and path.is_file() else {}
-        self.history = {name: values[:start_epoch] for name, values in saved.items()}
+        self.history = {name: list(values) for name, values in (history or {}).items()}
 
     def on_epoch_end(self, epoch, logs=None):
         if self.model.stop_training:  # stopped mid-epoch: a partial epoch is not recorded
             return
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
-        atomic_write_text(self.path, json.dumps(self.history))
 
 
-class EpochBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that keeps the last whole epoch when training is stopped mid-epoch."""
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every whole epoch, the run's resume state (`RunDir.save_checkpoint`): weights,
+    then the epoch and the history so far. Runs after `history_log`."""
+
+    def __init__(self, run, history_log: HistoryLog):
+        super().__init__()
+        self.run, self.history_log = run, history_log
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.model.stop_training:
-            super().on_epoch_end(epoch, logs)
+        if not self.model.stop_training:  # a stop mid-epoch keeps the last whole epoch
+            self.run.save_checkpoint(self.model, self.history_log.history, epoch + 1)
 
 
 class ReseedAugmentation(keras.callbacks.Callback):

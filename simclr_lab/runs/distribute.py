@@ -299,21 +299,36 @@ def active() -> Spread:
     return _spread_of(current) if isinstance(current, _GlobalBatch) else Spread()
 
 
-def initialize(
-    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
-) -> bool:
-    """Join a run of several processes (`keras.distribution.initialize`); call it first.
+JOIN_TIMEOUT = 300  # seconds the processes wait for each other before giving up
 
-    Each argument falls back on Keras' variable: KERAS_DISTRIBUTION_JOB_ADDRESSES (the
-    coordinator, process 0, as host:port), KERAS_DISTRIBUTION_NUM_PROCESSES and
-    KERAS_DISTRIBUTION_PROCESS_ID. Without a coordinator there is one process: returns False
-    and does nothing. Must run before anything asks JAX for its devices.
-    """
+
+def _from_environment(coordinator, num_processes, process_id):
+    """The three settings of `initialize`, each falling back on Keras' variable."""
     coordinator = coordinator or os.environ.get(JOB_ADDRESSES_VAR) or None
     if num_processes is None and os.environ.get(NUM_PROCESSES_VAR):
         num_processes = _whole(NUM_PROCESSES_VAR, os.environ[NUM_PROCESSES_VAR])
     if process_id is None and os.environ.get(PROCESS_ID_VAR):
         process_id = _whole(PROCESS_ID_VAR, os.environ[PROCESS_ID_VAR])
+    return coordinator, num_processes, process_id
+
+
+def initialize(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    log=print,
+    timeout: int = JOIN_TIMEOUT,
+) -> bool:
+    """Join a run of several processes (`keras.distribution.initialize`); call it first.
+
+    Each argument falls back on Keras' variable (KERAS_DISTRIBUTION_JOB_ADDRESSES: process
+    0's host:port, ..._NUM_PROCESSES, ..._PROCESS_ID). Without a coordinator there is one
+    process: returns False. Must run before anything asks JAX for its devices. Says that it
+    waits for the others, at most `timeout` seconds.
+    """
+    coordinator, num_processes, process_id = _from_environment(
+        coordinator, num_processes, process_id
+    )
     if coordinator is None:
         if num_processes not in (None, 1) or process_id not in (None, 0):
             raise DistributionError(
@@ -337,12 +352,24 @@ def initialize(
             f"process_id={process_id} must be from 0 to num_processes - 1 "
             f"(num_processes={num_processes})."
         )
-    try:
-        keras.distribution.initialize(coordinator, num_processes, process_id)
-    except RuntimeError as error:
+    import jax
+
+    log(
+        f"Process {process_id} of {num_processes}: joining the others at {coordinator} "
+        f"(waiting up to {timeout} s for all {num_processes} to start; past that, JAX ends "
+        f"this process with an error)."
+    )
+    try:  # what keras.distribution.initialize runs on JAX, with a time limit
+        jax.distributed.initialize(
+            coordinator, num_processes, process_id, initialization_timeout=timeout
+        )
+    except Exception as error:  # JAX raises RuntimeError, XlaRuntimeError, ...
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise DistributionError(
-            f"could not join the processes at {coordinator!r}: {error}. initialize must run "
-            f"before anything asks JAX for its devices."
+            f"could not join the {num_processes} processes at {coordinator!r} within "
+            f"{timeout} s ({type(error).__name__}: {first_line[:200]}); start every process "
+            f"(--process-id 0 to {num_processes - 1}) with the same --coordinator, before "
+            f"anything asks JAX for its devices."
         ) from error
     return True
 

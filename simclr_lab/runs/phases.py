@@ -3,7 +3,6 @@ cached or shipped, resumed when one was interrupted, trained and stored otherwis
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -13,9 +12,15 @@ import keras
 
 from simclr_lab.evaluate import accuracy_key
 from simclr_lab.runs import shipped
-from simclr_lab.runs.cache import DamagedRun, RunDir, check_writable_dir
+from simclr_lab.runs.cache import (
+    DamagedRun,
+    RunDir,
+    check_room,
+    check_writable_dir,
+    weights_bytes,
+)
 from simclr_lab.runs.callbacks import (
-    EpochBackup,
+    EpochCheckpoint,
     HistoryLog,
     ReseedAugmentation,
     StopOnNaN,
@@ -53,12 +58,6 @@ class PhaseResult:
         return float(self.history[self.accuracy_key][-1])
 
 
-def _finished_epochs(backup_dir: Path) -> int:
-    """Epochs an interrupted run finished, from Keras' BackupAndRestore metadata (0 if none)."""
-    metadata = backup_dir / "training_metadata.json"
-    return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
-
-
 def _load_finished(phase: str, model: keras.Model, run: RunDir, epochs: int) -> PhaseResult:
     """The stored run, checked against its checksums; raises DamagedRun."""
     history = run.verified_history(epochs)
@@ -70,17 +69,19 @@ def _load_finished(phase: str, model: keras.Model, run: RunDir, epochs: int) -> 
     return PhaseResult(phase, model, history, 0.0, from_cache=True, run_dir=run.path)
 
 
-def _resume_point(run: RunDir) -> int:
-    """Epochs an interrupted run finished (0 for a new run); raises DamagedRun when its
-    resume state cannot be read."""
-    try:
-        finished = _finished_epochs(run.backup)
-        partial = run.path / "partial_history.json"
-        if finished and partial.is_file():
-            json.loads(partial.read_text())
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DamagedRun(f"run folder {run.path} has unreadable resume state ({error})") from error
-    return finished
+def _resume_state(model: keras.Model, run: RunDir, epochs: int) -> dict:
+    """The history of an interrupted run's whole epochs ({} for a new run), its weights and
+    optimizer state loaded into `model`; raises DamagedRun when the state fails its checks."""
+    done, history = run.verified_checkpoint(epochs)
+    if done:
+        model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(run.checkpoint_weights)
+        except Exception as error:  # h5py and Keras raise many kinds for a damaged file
+            raise DamagedRun(
+                f"run folder {run.path} has unusable resume state ({error})"
+            ) from error
+    return history
 
 
 @dataclass
@@ -98,32 +99,62 @@ class Phase:
 
 
 def run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
-    """Load the finished run, or resume or start training it and store it when done."""
-    model, run, train_stream, epochs = phase.model, phase.run, phase.train_stream, phase.epochs
-    devices = active()  # those the model was built on: each process reads its own rows
-    finished = 0  # epochs an interrupted run already did: > 0 when resuming
+    """Load the finished run, or resume or start training it and store it when done.
+
+    A damaged run or resume state is named and set aside (never deleted), and the phase
+    trains from the start. While it trains, the run is locked: the same run started in
+    another process waits for this one, then loads it."""
+    run = phase.run
     if phase.use_shipped and not run.finished:  # a local run of the same key comes first
         result = _load_shipped(phase, log)
         if result is not None:
             return result
-    try:
-        if run.finished:
-            return _load_finished(phase.name, model, run, epochs)
-        if run.path.is_dir():
-            finished = _resume_point(run)
-    except DamagedRun as error:  # renamed aside (an error of its own if it cannot be)
-        run.set_aside(str(error), log)
+    result = _load_if_finished(phase, log)
+    if result is not None:
+        return result
     check_writable_dir(run.path.parent)  # only training needs to write
+    check_room(run.path.parent, 2 * weights_bytes(phase.model))  # resume state, then the run
+    with run.training_lock(log):
+        result = _load_if_finished(phase, log)  # another process may have finished it
+        if result is not None:
+            return result
+        history = {}
+        if run.path.is_dir():
+            try:
+                history = _resume_state(phase.model, run, phase.epochs)
+            except DamagedRun as error:
+                run.set_aside(str(error), log)
+        return _train(phase, history, callbacks, verbose, log)
+
+
+def _load_if_finished(phase: Phase, log) -> PhaseResult | None:
+    """The finished run of `phase` loaded, or None; a damaged one is set aside."""
+    if not phase.run.finished:
+        return None
+    try:
+        return _load_finished(phase.name, phase.model, phase.run, phase.epochs)
+    except DamagedRun as error:  # renamed aside (an error of its own if it cannot be)
+        phase.run.set_aside(str(error), log)
+        return None
+
+
+def _train(phase: Phase, history: dict, callbacks, verbose, log) -> PhaseResult:
+    """Train `phase` from the epochs `history` holds (resumed) to the end, and store it."""
+    model, run, train_stream, epochs = phase.model, phase.run, phase.train_stream, phase.epochs
+    devices = active()  # those the model was built on: each process reads its own rows
+    finished = len(next(iter(history.values()), []))  # > 0 when resuming
     created = not run.path.is_dir()
     run.path.mkdir(parents=True, exist_ok=True)
+    run.write_settings()  # so the resume state can be checked against the key
     train_stream.set_start_epoch(finished)  # so it sees the same data order
-    history_log = HistoryLog(run.path / "partial_history.json", finished)
+    history_log = HistoryLog(history)
     start = time.perf_counter()
     try:
         model.fit(
             devices.local(train_stream),
             validation_data=phase.test_stream,
             epochs=epochs,
+            initial_epoch=finished,
             steps_per_epoch=train_stream.steps_per_epoch,
             shuffle=False,  # the streams shuffle themselves, reproducibly
             verbose=verbose,
@@ -134,7 +165,7 @@ def run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
                 *callbacks,  # before the log, so metrics they add (val_knn_acc) are kept
                 history_log,
                 # kept after a stop, so that the next start resumes; removed once finished
-                EpochBackup(str(run.backup), delete_checkpoint=False),
+                EpochCheckpoint(run, history_log),
             ],
         )
     except TrainingDiverged:
@@ -152,7 +183,6 @@ def run_phase(phase: Phase, callbacks=(), verbose=2, log=print) -> PhaseResult:
             phase.name, model, history_log.history, seconds, run_dir=run.path, finished=False
         )
     run.save(model, history_log.history)
-    (run.path / "partial_history.json").unlink(missing_ok=True)
     shutil.rmtree(run.backup, ignore_errors=True)
     return PhaseResult(phase.name, model, history_log.history, seconds, run_dir=run.path)
 

@@ -18,6 +18,7 @@ from simclr_lab.config import (
     DataConfig,
     ModelConfig,
     PretrainConfig,
+    SettingError,
     SupervisedConfig,
 )
 from simclr_lab.runs.devices import gpu_names, resolve_precision
@@ -77,23 +78,37 @@ PRESETS: dict[str, Config] = {
 }
 
 
-def get_preset(name: str | None = None, **changes) -> Config:
+def get_preset(name: str | None = None, /, **changes) -> Config:
     """A named preset (or `$SIMCLR_LAB_PRESET`, else the one that suits this machine).
 
     `changes` are dotted overrides, e.g. `get_preset("cpu", **{"pretrain.epochs": 1})`.
     """
+    if "name" in changes:
+        raise SettingError(
+            f"'name' is the preset's name, not a setting (received name={changes['name']!r}); "
+            f"choose a preset instead: {', '.join(map(repr, PRESETS))}."
+        )
     if name is None:
         name = os.environ.get(PRESET_ENV_VAR) or default_preset_name()
+        where = f"${PRESET_ENV_VAR}={name!r}: " if os.environ.get(PRESET_ENV_VAR) else ""
+    else:
+        where = ""
     if name not in PRESETS:
-        raise ValueError(f"Unknown preset {name!r}; allowed: {', '.join(map(repr, PRESETS))}.")
-    config = PRESETS[name]
-    devices = os.environ.get(DEVICES_ENV_VAR)
-    if devices and "distribute.devices" not in changes:  # an explicit setting wins
-        changes = {**changes, "distribute.devices": int(devices) if devices.isdigit() else devices}
-    precision = os.environ.get(PRECISION_ENV_VAR)
-    if precision and "model.precision" not in changes:
-        changes = {**changes, "model.precision": precision}
-    config = config.replace(**changes) if changes else config
+        raise ValueError(
+            f"{where}Unknown preset {name!r}; allowed: {', '.join(map(repr, PRESETS))}."
+        )
+    config = PRESETS[name].replace(**changes) if changes else PRESETS[name]
+    for variable, setting in (
+        (DEVICES_ENV_VAR, "distribute.devices"),
+        (PRECISION_ENV_VAR, "model.precision"),
+    ):
+        value = os.environ.get(variable)
+        if value and setting not in changes:  # an explicit setting wins
+            value = int(value) if value.isdigit() else value
+            try:
+                config = config.replace(**{setting: value})
+            except SettingError as error:
+                raise SettingError(f"${variable}: {error}") from None
     if config.model.precision == "auto":
         config = config.replace(**{"model.precision": resolve_precision("auto")})
     return config

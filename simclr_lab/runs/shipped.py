@@ -27,6 +27,9 @@ from simclr_lab.runs.cache import atomic_write_text, file_sha256
 
 SHIPPED_DIR = Path(__file__).parents[1] / "shipped"  # simclr_lab/shipped: data, no code
 FILES = ("weights.npz", "settings.json", "history.json", "about.json")
+# The shipped results (not runs), checked against `shipped/checksums.json` when read.
+RESULTS = ("study_results.jsonl", "pretraining_curve.jsonl", "sweep_results.json")
+RESULT_SUMS = "checksums.json"
 
 
 def noun(phase: str) -> str:
@@ -76,8 +79,13 @@ class ShippedRun:
         history = json.loads((self.path / "history.json").read_text())
         if {len(v) for v in history.values()} != {epochs}:
             raise DamagedShippedRun(f"shipped run {self.path}: history is not {epochs} epochs")
-        with np.load(self.path / "weights.npz") as stored:
-            weights = [stored[f"w{i}"] for i in range(len(stored.files))]
+        try:
+            with np.load(self.path / "weights.npz", allow_pickle=False) as stored:
+                weights = [stored[f"w{i}"] for i in range(len(stored.files))]
+        except (OSError, ValueError, KeyError) as error:  # a pickle is refused, never run
+            raise DamagedShippedRun(
+                f"shipped run {self.path}: weights.npz is not plain arrays ({error})"
+            ) from error
         try:
             model.set_weights(weights)
         except ValueError as error:
@@ -151,3 +159,32 @@ def ship(model, settings: dict, history: dict, about: dict, root: Path | None = 
     sums = {name: file_sha256(folder / name) for name in FILES}
     atomic_write_text(folder / "checksums.json", json.dumps(sums, indent=2))
     return folder
+
+
+def verified_result(name: str, root: Path | None = None) -> Path:
+    """The path of a shipped result file (`RESULTS`), after checking it against the folder's
+    checksums.json; raises DamagedShippedRun naming it when it is missing or altered."""
+    root = Path(root or SHIPPED_DIR)
+    path = root / name
+    try:
+        expected = json.loads((root / RESULT_SUMS).read_text()).get(name)
+        actual = file_sha256(path)
+    except (OSError, ValueError, AttributeError) as error:
+        raise DamagedShippedRun(
+            f"the shipped results {path} cannot be checked ({error}); reinstall simclr-lab"
+        ) from error
+    if actual != expected:
+        raise DamagedShippedRun(
+            f"the shipped results {path} fail their checksum (changed since they shipped); "
+            "reinstall simclr-lab"
+        )
+    return path
+
+
+def seal_results(root: Path | None = None) -> dict:
+    """Write the checksums of the shipped results that exist (after making or updating one
+    of them); returns them."""
+    root = Path(root or SHIPPED_DIR)
+    sums = {name: file_sha256(root / name) for name in RESULTS if (root / name).is_file()}
+    atomic_write_text(root / RESULT_SUMS, json.dumps(sums, indent=2) + "\n")
+    return sums

@@ -25,7 +25,7 @@ from simclr_lab.runs.cache import (
     default_cache_dir,
 )
 from simclr_lab.runs.devices import resolve_precision
-from simclr_lab.runs.distribute import over_devices
+from simclr_lab.runs.distribute import device_count, over_devices
 from simclr_lab.runs.phases import Phase, PhaseResult, run_phase
 from simclr_lab.sources.batching import (
     BatchPlan,
@@ -132,12 +132,19 @@ def build_unlabelled_model(config: Config, splits: Splits, steps_per_epoch: int 
     model = UnlabelledContrastiveModel(
         encoder=get_encoder(width, splits.image_shape[0], precision(config)),
         projection_head=get_projection_head(
-            width, config.model.projection_batchnorm, precision(config)
+            width,
+            config.model.projection_batchnorm,
+            precision(config),
+            output_batchnorm=settings.method in OUTPUT_BATCHNORM_METHODS,
         ),
         contrastive_augmenter=augmenter_for(settings.augment),
         temperature=settings.temperature,
         learnable_temperature=settings.learnable_temperature,
         loss=settings.loss,
+        method=settings.method,
+        predictor=(
+            get_predictor(width, precision(config)) if settings.method == "simsiam" else None
+        ),
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
     model(splits.unlabelled[:2])  # build every layer's weights
@@ -164,9 +171,16 @@ def _test_stream(splits: Splits) -> EvalStream:
     return EvalStream(splits.test_images, splits.test_labels, TEST_BATCH_SIZE)
 
 
-def _data_key(splits: Splits) -> dict:
-    """The data a run saw: a hash of every image and label drawn, not only the settings."""
-    return {"data_fingerprint": splits.fingerprint}
+def _data_key(splits: Splits, config: Config) -> dict:
+    """The data a run saw (a hash of every image and label drawn, not only the settings),
+    and over how many devices it was split: data-parallel runs differ beyond rounding (their
+    BatchNorm statistics and summation order), so they are keyed apart; one device adds
+    nothing, so keys from before stay valid."""
+    devices = device_count(config.distribute)
+    return {
+        "data_fingerprint": splits.fingerprint,
+        **({"devices": devices} if devices > 1 else {}),
+    }
 
 
 def pretraining_key(config: Config) -> dict:
@@ -181,7 +195,7 @@ def pretraining_key(config: Config) -> dict:
 
 def pretraining_run(config: Config, splits: Splits, cache_dir=None) -> RunDir:
     """The cache folder of the (labelled) pretraining of `config` on `splits`."""
-    key = {**pretraining_key(config), **_data_key(splits)}
+    key = {**pretraining_key(config), **_data_key(splits, config)}
     return RunDir(cache_dir or default_cache_dir(), "pretraining", key)
 
 
@@ -227,7 +241,9 @@ def _pretrain_unlabelled(config, splits, plan, cache_dir, callbacks, verbose, lo
     stream = UnlabelledStream(splits.unlabelled, plan, config.pretrain.epochs, config.seed)
     with over_devices(config, pretraining=(plan.unlabelled_per_step, 0)):
         model = build_unlabelled_model(config, splits, plan.steps)
-        key = {**pretraining_key(config), **_data_key(splits), "labels": False}
+        key = {**pretraining_key(config), **_data_key(splits, config), "labels": False}
+        if config.pretrain.method != DEFAULT_METHOD:  # before, such runs trained SimCLR
+            key["method_applied"] = True
         return run_phase(
             Phase(
                 "pretraining",
@@ -248,7 +264,7 @@ def _pretrain_unlabelled(config, splits, plan, cache_dir, callbacks, verbose, lo
 def supervised_run(phase: str, config: Config, splits: Splits, extra_key=None, cache_dir=None):
     """(RunDir, steps an epoch or None for one pass) of a supervised phase ("baseline" or
     "finetuning", whose `extra_key` is `encoder_key`); nothing is built or trained."""
-    key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(splits)}
+    key = {**config.key_dict("data", "model", "supervised", "seed"), **_data_key(splits, config)}
     steps = config.supervised.steps_per_epoch
     one_pass = one_pass_steps(len(splits.labelled_labels), supervised_batch_size(config, splits))
     if steps in (None, one_pass):

@@ -6,8 +6,9 @@
 - `composite`, `synthetic`: images drawn in code.
 - `folder`, `folder_splits`: a folder of one's own image files, decoded once into a
   memory-mapped cache, and its held-out test share.
+- `decode`: one image file's bytes to an upright (size, size, 3) RGB square.
 - `batching`: the per-step streams `fit` reads (500 unlabelled + 25 labelled a step).
 
 May import: the settings (`simclr_lab.config`), `runs.cache` (atomic writes, the cache
-folder), NumPy and TensorFlow's image decoders; never the recipe's network modules.
+folder), NumPy, Pillow and TensorFlow's image decoders; never the recipe's network modules.
 """

@@ -79,10 +79,15 @@ def plan_batches(
 def plan_unlabelled_batches(num_unlabelled: int, batch_size: int) -> BatchPlan:
     """Split an epoch of images without labels into steps of `batch_size` unlabelled images
     (no partial last step)."""
+    if num_unlabelled < 2:
+        raise ValueError(
+            f"pretraining needs at least 2 images (each is the others' negative); there "
+            f"{'is' if num_unlabelled == 1 else 'are'} {num_unlabelled:,}. Add images."
+        )
     if num_unlabelled < batch_size:
         raise ValueError(
             f"batch_size={batch_size} is more than the {num_unlabelled:,} images there are; "
-            f"set pretrain.batch_size to at most {num_unlabelled:,} (at least 2)."
+            f"set pretrain.batch_size to a number from 2 to {num_unlabelled:,}."
         )
     return BatchPlan(num_unlabelled // batch_size, batch_size, 0, False)
 

@@ -8,16 +8,17 @@ the folder holds one subfolder per class.
         dogs/ b.png ...
 
 Files are scanned once, sorted, so every run sees them in the same order. Each image is
-decoded by TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP, WebP), made RGB (grey
-repeated, transparency laid over white, palettes expanded), centre-cropped to a square and
-resized (antialiased bilinear, `tf.image.resize`), once, into a uint8 `.npy` file
-under the cache folder. Later epochs and later runs read that file through a memory map
-(`np.load(mmap_mode="r")`), so memory stays bounded whatever the folder's size. The cache
-entry is keyed by the file list, each file's size and modification time, and the image size:
-a changed folder is decoded again. Nothing in the folder is ever written.
+decoded (`decode`: JPEG, PNG, GIF, BMP, WebP; transparency over white, EXIF orientation
+applied), centre-cropped to a square and resized, once, into a uint8 `.npy` file under the
+cache folder (refused inside the image folder: nothing in it is ever written). Later epochs
+and later runs read that file through a memory map (`np.load(mmap_mode="r")`), so memory
+stays bounded whatever the folder's size. The cache entry is keyed by the file list, each
+file's size, modification and change times and inode, and the image size: a changed folder
+is decoded again, and the older copy of the same folder is removed once the new one is made.
 
-Files that cannot be decoded are skipped, counted and named in one warning; hidden files
-and folders (".ipynb_checkpoints", ".DS_Store") are passed over silently.
+Files that cannot be decoded or read (a pipe, a broken link, no permission) are skipped,
+counted and named in one warning; hidden files and folders (".ipynb_checkpoints",
+".DS_Store") are passed over silently. A full disk is refused before decoding starts.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from simclr_lab.runs.cache import atomic_write_text, default_cache_dir
+from simclr_lab.sources.decode import DecodeError, decoder, read_image_file
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
 TEST_FRACTION, TEST_SEED = 0.2, 11  # a fixed fifth of every class is held out for testing
 DECODE_CHUNK = 512  # images decoded between two flushes of the cache file
-CACHE_FORMAT = 1  # bump when decoding changes, so old cache entries are not reused
+CACHE_FORMAT = 2  # bump when decoding changes, so old cache entries are not reused
 SHOWN_NAMES = 10  # files named in a message; the rest are counted
 DEMO_MARKER = ".simclr-lab-demo.json"
 
@@ -60,11 +62,13 @@ class FolderScan:
     labels: tuple[int, ...] | None  # class index of each file; None: a flat folder
     class_names: tuple[str, ...]  # the class folders' names, sorted; () when flat
     passed_over: tuple[str, ...]  # non-image files beside the class folders, not read
-    stamps: tuple[tuple[int, int], ...]  # (size in bytes, mtime in ns) of each file
+    stamps: tuple[tuple[int, ...], ...]  # (size, mtime, ctime in ns, inode) of each file
 
     @property
     def key(self) -> str:
-        """A hash of the file list, sizes and modification times."""
+        """A hash of the file list and each file's size, modification and change times and
+        inode: a file replaced by another, even of the same size and with its modification
+        time copied (`cp -p`, `rsync -t`, `touch -r`), has another change time or inode."""
         text = json.dumps([self.files, self.stamps, self.class_names])
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
@@ -79,6 +83,14 @@ def _visible(entries):
     return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
 
 
+def _is_dir(entry) -> bool:
+    """Whether an entry is a folder; a link loop is not (decoding names it as unreadable)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def scan_folder(path) -> FolderScan:
     """The images under `path`, flat or one subfolder per class; FolderError when the folder
     is missing, empty, of mixed depth, or has a single class folder."""
@@ -88,8 +100,8 @@ def scan_folder(path) -> FolderScan:
         raise FolderError(f"data.folder={str(path)!r} {where}; point it at a folder of images.")
     with os.scandir(root) as it:
         top = _visible(it)
-    folders = [e for e in top if e.is_dir()]
-    files = [e for e in top if not e.is_dir()]
+    folders = [e for e in top if _is_dir(e)]
+    files = [e for e in top if not _is_dir(e)]
     if not top:
         raise FolderError(f"data.folder={str(path)!r} is empty; put image files in it.")
     if not folders:
@@ -100,8 +112,8 @@ def scan_folder(path) -> FolderScan:
     for entry in folders:
         with os.scandir(entry.path) as it:
             inside = _visible(it)
-        nested += [f"{entry.name}/{e.name}/" for e in inside if e.is_dir()]
-        class_files[entry.name] = [f"{entry.name}/{e.name}" for e in inside if not e.is_dir()]
+        nested += [f"{entry.name}/{e.name}/" for e in inside if _is_dir(e)]
+        class_files[entry.name] = [f"{entry.name}/{e.name}" for e in inside if not _is_dir(e)]
     if images_on_top or nested:
         found = [f"images at the top ({_shown(images_on_top)})"] if images_on_top else []
         found += [f"folders inside class folders ({_shown(nested)})"] if nested else []
@@ -131,63 +143,19 @@ def scan_folder(path) -> FolderScan:
     )
 
 
-def _stamps(root: Path, names) -> tuple[tuple[int, int], ...]:
+def _stamps(root: Path, names) -> tuple[tuple[int, ...], ...]:
     stamps = []
     for name in names:
-        info = (root / name).stat()
-        stamps.append((info.st_size, info.st_mtime_ns))
+        try:
+            info = (root / name).stat()
+        except OSError:  # a broken link or a link loop: skipped when decoding, and named
+            stamps.append((-1, -1, -1, -1))
+            continue
+        stamps.append((info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
     return tuple(stamps)
 
 
 # ---------------------------------------------------------------- decoding, once, into a cache
-
-
-def _decoder(image_size: int):
-    """A compiled function: encoded bytes -> (size, size, 3) uint8 RGB."""
-    try:
-        import tensorflow as tf
-    except ImportError as error:
-        raise FolderError(
-            "source 'folder' decodes images with TensorFlow: pip install tensorflow-cpu"
-        ) from error
-
-    def to_rgb(image):  # (H, W, C) uint8, C in 1..4 -> (H, W, 3) float32
-        image = tf.cast(image, "float32")
-        channels = tf.shape(image)[-1]
-        colour = tf.cond(
-            channels >= 3, lambda: image[..., :3], lambda: tf.repeat(image[..., :1], 3, axis=-1)
-        )
-        has_alpha = tf.logical_or(tf.equal(channels, 2), tf.equal(channels, 4))
-        alpha = tf.cond(
-            has_alpha, lambda: image[..., -1:] / 255.0, lambda: tf.ones_like(image[..., :1])
-        )
-        return colour * alpha + 255.0 * (1.0 - alpha)  # transparent parts become white
-
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
-    def decode(contents):
-        image = to_rgb(tf.io.decode_image(contents, expand_animations=False))  # a GIF: frame 1
-        # The centre square, as keras.layers.Resizing(crop_to_aspect_ratio=True) takes it (in
-        # TensorFlow itself, whatever Keras' backend, so that it runs in this tf.function).
-        height, width = tf.shape(image)[0], tf.shape(image)[1]
-        side = tf.minimum(height, width)
-        top, left = (height - side) // 2, (width - side) // 2
-        square = image[top : top + side, left : left + side]
-        resized = tf.image.resize(square, (image_size, image_size), "bilinear", antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), "uint8")
-
-    return decode
-
-
-def _decode_error(contents: bytes, error: Exception) -> str:
-    """TensorFlow's reason, in one line, for a file it cannot decode."""
-    import tensorflow as tf
-
-    try:
-        tf.io.decode_image(contents, expand_animations=False)
-    except tf.errors.OpError as eager:
-        text = eager.message.split("}}")[-1].split("[Op:")[0].strip()
-        return text or type(error).__name__
-    return "not decodable as an image"
 
 
 def _cache_root(cache_dir) -> Path:
@@ -198,19 +166,21 @@ def _decode_into(scan: FolderScan, image_size: int, path: Path):
     """(images, kept, skipped): `scan`'s files decoded into a memory-mapped (N, S, S, 3)
     uint8 array at `path`, flushed a chunk at a time; kept: the indices of the files decoded
     (their rows come first), skipped: {name: why} of the others."""
-    import tensorflow as tf
-
-    decode = _decoder(image_size)
+    decode = decoder(image_size)
     shape = (len(scan.files), image_size, image_size, 3)
     images = np.lib.format.open_memmap(path, "w+", "uint8", shape)
+    _allocate(path)
     kept, skipped = [], {}
     for index, name in enumerate(scan.files):
-        contents = (scan.root / name).read_bytes()
+        contents = read_image_file(scan.root / name)
+        if isinstance(contents, str):  # why it cannot be read
+            skipped[name] = contents
+            continue
         try:
-            images[len(kept)] = decode(contents).numpy()
+            images[len(kept)] = decode(contents)
             kept.append(index)
-        except (tf.errors.OpError, ValueError) as error:
-            skipped[name] = _decode_error(contents, error)
+        except DecodeError as error:
+            skipped[name] = str(error)
         if index % DECODE_CHUNK == DECODE_CHUNK - 1:
             images.flush()
     return images, kept, skipped
@@ -220,9 +190,12 @@ def decode_folder(scan: FolderScan, image_size: int, cache_dir=None, log=print) 
     """The cache entry (a folder holding images.npy and index.json) of `scan` at
     `image_size`, decoded now if it is not there yet; the images are written a chunk at a
     time, never all held in memory."""
+    check_outside(scan.root, cache_folder=_cache_root(cache_dir))
     entry = _cache_root(cache_dir) / f"{scan.key}-{image_size}px-v{CACHE_FORMAT}"
     if (entry / "index.json").is_file():
         return entry
+    _remove_abandoned_temp_dirs(entry.parent)
+    _check_free_space(entry.parent, len(scan.files) * image_size * image_size * 3)
     log(
         f"Decoding the {len(scan.files):,} files of {scan.root} at {image_size}x{image_size}, "
         f"once, into {entry} (later runs read that)."
@@ -260,6 +233,7 @@ def decode_folder(scan: FolderScan, image_size: int, cache_dir=None, log=print) 
             os.replace(temp, entry)
         except OSError:  # another process finished the same entry first
             shutil.rmtree(temp, ignore_errors=True)
+        _remove_older_copies(entry, str(scan.root), image_size, log)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
@@ -267,9 +241,76 @@ def decode_folder(scan: FolderScan, image_size: int, cache_dir=None, log=print) 
 
 
 def _make_temp_dir(entry: Path) -> str:
+    """A new folder beside `entry`, named with this process's id, with the usual mode."""
     import tempfile
 
-    return tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}.")
+    temp = tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}.{os.getpid()}.")
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(temp, 0o777 & ~mask)  # mkdtemp makes it private (0700)
+    return temp
+
+
+def _remove_older_copies(entry: Path, root: str, image_size: int, log) -> None:
+    """Remove the decoded copies of the same folder at the same size made before it changed:
+    only `entry` can match the folder now, the others would only fill the disk."""
+    for other in entry.parent.glob(f"*-{image_size}px-v{CACHE_FORMAT}"):
+        try:
+            same = (
+                other != entry and json.loads((other / "index.json").read_text())["root"] == root
+            )
+        except (OSError, ValueError, KeyError):
+            continue
+        if same:
+            shutil.rmtree(other, ignore_errors=True)
+            log(f"Removed {other.name}, the decoded copy of {root} from before it changed.")
+
+
+def _remove_abandoned_temp_dirs(root: Path) -> None:
+    """Remove the temporary folders of decodings whose process is gone (killed mid-way)."""
+    if not root.is_dir():
+        return
+    for temp in root.glob(".*-v*.*.*"):
+        pid = temp.name.rsplit(".", 2)[-2]
+        if temp.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as error:  # PermissionError: another user's, running
+        return not isinstance(error, ProcessLookupError)
+    return True
+
+
+def _allocate(path: Path) -> None:
+    """Reserve the file's blocks now, so a full disk is an error here and not a crash
+    (SIGBUS) when a page of the memory map is first written."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as error:
+        raise FolderError(
+            f"no room for the decoded images in {path.parent} ({error.strerror or error}); "
+            "free some space or choose another cache folder (--cache-dir or $SIMCLR_LAB_CACHE)."
+        ) from error
+    finally:
+        os.close(fd)
+
+
+def _check_free_space(folder: Path, needed: int) -> None:
+    """FolderError, before decoding, when `folder`'s disk lacks room for the images."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed + (16 << 20):  # and some room for the index and the file system
+        raise FolderError(
+            f"decoding needs {needed / 1e6:,.0f} MB in {folder} and {free / 1e6:,.0f} MB are "
+            "free; free some space or choose another cache folder (--cache-dir or "
+            "$SIMCLR_LAB_CACHE)."
+        )
 
 
 def _write_kept(images: np.ndarray, count: int, path: Path) -> None:
@@ -349,9 +390,10 @@ def check_outside(folder, **paths) -> None:
             continue
         target = Path(path).expanduser().resolve()
         if target == root or root in target.parents:
+            hint = " (set by --cache-dir or $SIMCLR_LAB_CACHE)" if name == "cache_folder" else ""
             raise FolderError(
-                f"{name}={str(path)!r} is inside data.folder={str(folder)!r}; nothing is "
-                f"written into the folder of images: choose a {name} outside it."
+                f"{name}={str(path)!r}{hint} is inside data.folder={str(folder)!r}; nothing "
+                f"is written into the folder of images: choose a {name} outside it."
             )
 
 

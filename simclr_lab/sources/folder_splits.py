@@ -42,10 +42,15 @@ def _check_class_sizes(sizes, names, config: DataConfig, where: str, path) -> No
         if most >= 1
         else "put at least 2 images in every class folder"
     )
+    held_out = (
+        "a fifth of each class is held out for testing"
+        if config.num_test is None
+        else f"data.num_test={config.num_test:,} test images are held out, shared in proportion"
+    )
     raise FolderError(
         f"data.folder={str(path)!r}: every class needs one image for the test split and "
-        f"labels_per_class={config.labels_per_class} for labels, after a fifth of each class "
-        f"is held out for testing; too few in {detail}. Add images or {hint}."
+        f"labels_per_class={config.labels_per_class} for labels, after {held_out}; too few "
+        f"in {detail}. Add images or {hint}."
     )
 
 

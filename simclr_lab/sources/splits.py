@@ -75,6 +75,12 @@ def balanced_subset(labels: np.ndarray, per_class: int | None, num_classes: int,
     if per_class is None:
         return np.arange(len(labels))
     counts = np.bincount(labels, minlength=num_classes)
+    if counts.min() == 0:
+        missing = int(np.argmin(counts))
+        raise ValueError(
+            f"class {missing} has no labelled images to draw labels_per_class={per_class} "
+            f"from (of {len(labels):,} images); every class needs at least one."
+        )
     if per_class > counts.min():
         raise ValueError(
             f"labels_per_class={per_class} is more than the {counts.min()} labelled images "

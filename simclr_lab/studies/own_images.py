@@ -35,16 +35,21 @@ NO_LABELS = (
 )
 
 
-def check_export_path(path) -> Path:
+def check_export_path(path, overwrite: bool = True) -> Path:
     """The export file as a Path; ValueError unless it ends in .keras and its folder can be
-    written (checked before any training)."""
+    written, or (overwrite=False) when it exists already (checked before any training)."""
     path = Path(path).expanduser()
-    if path.suffix != ".keras":
+    if not path.name.endswith(".keras"):
         raise ValueError(
             f"export={str(path)!r} must end in .keras (Keras' native format), e.g. encoder.keras."
         )
     if path.is_dir():
         raise ValueError(f"export={str(path)!r} is a folder; name a file ending in .keras.")
+    if not overwrite and path.exists():
+        raise FileExistsError(
+            f"export={str(path)!r} exists already; name a new file (an existing one is never "
+            "overwritten from the command line)."
+        )
     check_writable_dir(path.parent, "export folder")
     return path
 
@@ -103,7 +108,14 @@ def look_inside(encoder, splits: Splits, seed: int = 0, method: str = "pca"):
 
 
 def run_pretraining(
-    config: Config, out_dir, cache_dir=None, export=None, splits=None, verbose=2, log=print
+    config: Config,
+    out_dir,
+    cache_dir=None,
+    export=None,
+    splits=None,
+    verbose=2,
+    log=print,
+    overwrite_export: bool = True,
 ) -> dict:
     """Pretrain on `config.data` (or load the cached run), write metrics.json, gallery.png and
     map.png to `out_dir`, and the encoder to `export` (.keras) when given; returns the
@@ -112,7 +124,7 @@ def run_pretraining(
         check_outside(config.data.folder, out=out_dir, export=export, cache_dir=cache_dir)
     out = check_writable_dir(out_dir, "out")
     if export is not None:
-        check_export_path(export)
+        check_export_path(export, overwrite_export)
     start = time.perf_counter()
     if splits is None:
         log(f"Preset {config.name!r}: {config.description}")

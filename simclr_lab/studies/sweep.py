@@ -190,8 +190,16 @@ def sweep_settings(
 def shipped_record(settings: dict, path=None) -> dict | None:
     """The shipped sweep record (`SHIPPED_RESULTS`) made with `settings` (`sweep_settings`),
     its `source` saying so and its table starting with that line; None if none matches."""
+    if path is None:
+        try:
+            path = shipped.verified_result(SHIPPED_RESULTS.name, SHIPPED_RESULTS.parent)
+        except shipped.DamagedShippedRun as error:
+            raise shipped.DamagedShippedRun(
+                f"{error}, or compute the sweep here with use_shipped=False "
+                "(--set use_shipped=false; hours on the cpu preset)"
+            ) from error
     try:
-        record = json.loads(Path(path or SHIPPED_RESULTS).read_text())
+        record = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict) or record.get("settings") != settings:
