@@ -1,9 +1,10 @@
 """Pretraining throughput of simclr-lab against the reference recipe, alternately, in rounds.
 
-    python benchmarks/side_by_side.py --reference ../shared/bench/seed_recipe.py --rounds 3
+    python benchmarks/side_by_side.py --rounds 3
 
 Each round runs, at 32x32 (Fashion-MNIST padded) and at 96x96 (random images, STL-10's
-shape), batch 525 = 500 + 25: the reference script's pretraining phase, then
+shape), batch 525 = 500 + 25: the reference recipe's pretraining (`reference_recipe.py`
+beside this file, written from the recipe's facts, by default), then
 `simclr-lab bench` in each of `--precisions` (float32 and auto by default; auto is bfloat16
 where this machine computes it natively). It prints the ratio ours / reference per round and
 the median, and writes every figure as JSON. Without the reference script, it measures ours alone.
@@ -70,7 +71,9 @@ def ours_images_per_s(size: int, steps: int, precision: str) -> tuple[float, str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, default=Path("../shared/bench/seed_recipe.py"))
+    parser.add_argument(
+        "--reference", type=Path, default=Path(__file__).with_name("reference_recipe.py")
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 96])
     parser.add_argument(

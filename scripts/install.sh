@@ -1,21 +1,17 @@
 #!/usr/bin/env bash
-# Installs what simclr-lab needs on a Debian/Ubuntu machine: Debian's packages (when we may
-# use apt-get) and the package with its test extras.
+# A learner's setup: simclr-lab with what the lessons need (JupyterLab, widgets), and
+# Fashion-MNIST from Debian's package when apt-get may be used (else Keras downloads it on
+# first use). Needs no root, no browser and none of the test tools (scripts/install_tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: Fashion-MNIST for the lessons, Chromium for the browser tests.
-missing=()
-[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
   else
-    echo "Not installed: ${missing[*]} ('sudo apt-get install ${missing[*]}')." \
-         "Without Fashion-MNIST Keras downloads it on first use; without Chromium the" \
-         "browser tests fail." >&2
+    echo "Fashion-MNIST is not installed here; Keras downloads it on first use" \
+         "(or: sudo apt-get install dataset-fashion-mnist)." >&2
   fi
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+python3 -m pip install -q --disable-pip-version-check -e ".[notebook]"

@@ -1,6 +1,7 @@
 """Collapse diagnostics of embeddings: numbers that tell a collapsed encoder from a slow one.
 
 All four work on L2-normalised embeddings (rows of an (N, D) array):
+
 - alignment (Wang and Isola 2020): mean ||u - u+||^2 over the N pairs of two views' embeddings;
   0 when the views agree, which a collapsed encoder also achieves;
 - uniformity (Wang and Isola 2020): log of the mean of exp(-2 ||u - v||^2) over the distinct

@@ -87,6 +87,9 @@ def test_info_lists_backend_and_sources(capsys):
     assert main(["info"]) == 0
     printed = capsys.readouterr().out
     assert "backend" in printed and "synthetic" in printed and "fashion_mnist" in printed
+    from simclr_lab import __version__
+
+    assert printed.startswith(f"simclr-lab {__version__}: ")  # what is installed
 
 
 def test_bench_times_every_part_and_prints_one_json_line(capsys):

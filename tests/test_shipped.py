@@ -14,7 +14,7 @@ from simclr_lab.runs.cache import arrays_digest
 from simclr_lab.runs.presets import get_preset
 from simclr_lab.sources.data import load_splits
 from simclr_lab.sources.splits import Splits
-from simclr_lab.studies import sweep
+from simclr_lab.studies import compare, sweep
 
 
 @pytest.fixture
@@ -319,3 +319,20 @@ def test_lesson_5s_cpu_runs_load_from_the_package_on_an_empty_cache(tmp_path):
         stored = shipped.ShippedRun(result.run_dir).about
         assert result.max_val_accuracy == pytest.approx(stored["max_val_accuracy"])
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_a_comparison_of_shipped_runs_says_it_trained_nothing_and_how_to(
+    trio, tmp_path, shipped_root
+):
+    config, runs = trio
+    for result in runs.values():
+        _ship(result, shipped_root)
+    lines = []
+    compare.run_comparison(config, tmp_path / "out", tmp_path / "empty", 0, lines.append)
+    said = [line for line in lines if "nothing was trained here" in line]
+    assert len(said) == 1 and "--preset smoke --set use_shipped=false" in said[0]
+    lines.clear()
+    compare.run_comparison(  # trained here: not said
+        config.replace(use_shipped=False), tmp_path / "o2", tmp_path / "own", 0, lines.append
+    )
+    assert not any("nothing was trained" in line for line in lines)

@@ -323,13 +323,14 @@ def _bench(args) -> None:
 
 
 def _info(args) -> None:
+    from simclr_lab import __version__
     from simclr_lab.runs.cache import default_cache_dir
     from simclr_lab.runs.devices import describe
     from simclr_lab.runs.distribute import describe_visible, spread, visible_devices
     from simclr_lab.runs.presets import default_preset_name, get_preset
     from simclr_lab.sources import data
 
-    print(describe())
+    print(f"simclr-lab {__version__}: {describe()}")
     print(describe_visible())
     print(f"default preset here: {default_preset_name()}")
     if visible_devices():  # JAX: what --devices makes of the default preset's batch

@@ -1,6 +1,6 @@
 """The reference's batch structure: one (unlabelled, labelled) pair of batches per step.
 
-Streams are `keras.utils.PyDataset`s over in-memory uint8 arrays, so they feed every Keras
+Streams are Keras `PyDataset` objects over in-memory uint8 arrays, so they feed every Keras
 backend (TensorFlow, JAX, PyTorch) without tf.data. Images stay uint8 until the model's
 first layer rescales them.
 """

@@ -117,6 +117,12 @@ def _train_phases(config: Config, splits, cache_dir, verbose, log) -> dict:
             f"({train.provenance(phases[phase])})"
         )
 
+    if all(result.shipped for result in phases.values()):
+        log(
+            "\nAll three phases came from the runs shipped with simclr-lab: nothing was "
+            "trained here. To train them on this machine instead: simclr-lab compare "
+            f"--preset {config.name} --set use_shipped=false"
+        )
     return phases
 
 
