@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import simclr_lab  # noqa: E402  (first: quiet TensorFlow start-up)
 from simclr_lab import evaluate  # noqa: E402
-from simclr_lab.faces.cli import _parse_setting  # noqa: E402
+from simclr_lab.faces.arguments import parse_setting  # noqa: E402
 from simclr_lab.runs import devices, shipped, train  # noqa: E402
 from simclr_lab.runs.cache import atomic_write_text  # noqa: E402
 from simclr_lab.sources.data import load_splits  # noqa: E402
@@ -161,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.seconds is not None and len(args.phase) != 1:
         parser.error("--seconds is the training time of one phase: name it with --phase")
-    changes = dict(_parse_setting(text) for text in args.set)
+    changes = dict(parse_setting(text) for text in args.set)
     config = simclr_lab.get_preset(args.preset, **changes).replace(use_shipped=False)
     shipper = Shipper(config, changes, args)
     if args.sweep:

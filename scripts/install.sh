@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A learner's setup: simclr-lab with what the lessons need (JupyterLab, widgets), and
+# A learner's setup: simclr-lab with TensorFlow for CPUs and what the lessons need
+# (JupyterLab, widgets; on a GPU machine use the gpu extra instead of cpu), and
 # Fashion-MNIST from Debian's package when apt-get may be used (else Keras downloads it on
 # first use). Needs no root, no browser and none of the test tools (scripts/install_tests.sh).
 set -euo pipefail
@@ -14,4 +15,4 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
          "(or: sudo apt-get install dataset-fashion-mnist)." >&2
   fi
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[notebook]"
+python3 -m pip install -q --disable-pip-version-check -e ".[cpu,notebook]"

@@ -14,4 +14,4 @@ if [ ! -x /usr/bin/chromium ]; then
          "need it." >&2
   fi
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[notebook,test,docs]"
+python3 -m pip install -q --disable-pip-version-check -e ".[cpu,notebook,test,docs]"

@@ -35,11 +35,17 @@ def _check_backend() -> None:
     """Refuse, in one line, a $KERAS_BACKEND that Keras could not import."""
     import importlib.util
 
-    name = os.environ.get("KERAS_BACKEND")
-    if not name or "keras" in sys.modules:
+    if "keras" in sys.modules:
         return
+    name = os.environ.get("KERAS_BACKEND")
     usable = [b for b, module in BACKEND_MODULES.items() if importlib.util.find_spec(module)]
-    if name not in usable:
+    if not name and "tensorflow" not in usable:  # Keras' default backend, not installed
+        raise BackendError(
+            "simclr-lab needs a Keras backend and TensorFlow, Keras' default, is not "
+            "installed: pip install 'simclr-lab[cpu]' (TensorFlow for CPUs), "
+            "'simclr-lab[gpu]' (TensorFlow with CUDA), or install JAX and set KERAS_BACKEND=jax."
+        )
+    if name and name not in usable:
         problem = "is not installed" if name in BACKEND_MODULES else "is not a Keras backend"
         raise BackendError(
             f"KERAS_BACKEND={name!r} {problem}; backends that work here: {', '.join(usable)}."
@@ -80,7 +86,8 @@ except BackendError as _error:
         raise
     print(f"simclr-lab: error: {_error}", file=sys.stderr)
     sys.exit(2)
-_import_keras_quietly()
+if not _launched_as_cli():  # the command imports Keras once its arguments are read
+    _import_keras_quietly()
 
 from simclr_lab.config import Config  # noqa: E402
 from simclr_lab.runs.presets import PRESETS, get_preset  # noqa: E402

@@ -240,10 +240,10 @@ def get_augmenter(
 ) -> keras.Sequential:
     """The augmenter for uint8 images (B, H, W, 3) -> float32 in [0, 1], random when training.
 
-    "reference" (SPEC): rescale, horizontal flip, translate by up to z/2, zoom in by up to z
-    with z = 1 - sqrt(min_area) (the three in one resampling: RandomFlipTranslateZoom), then
-    RandomColorAffine(brightness, jitter), then greyscale with probability `grayscale`
-    (None: 0).
+    "reference" (the Keras example's): rescale, horizontal flip, translate by up to z/2, zoom
+    in by up to z with z = 1 - sqrt(min_area) (the three in one resampling:
+    RandomFlipTranslateZoom), then RandomColorAffine(brightness, jitter), then greyscale with
+    probability `grayscale` (None: 0).
     "paper" (SimCLR, Chen et al. 2020): rescale, flip, the same crop-and-zoom, then colour
     jitter of strength s = `brightness` (0.8s brightness, contrast and saturation, and a hue
     shift of up to `jitter` * s of the colour circle: the paper's 0.2s at jitter 0.2) applied

@@ -123,7 +123,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """One augmenter's strength (SPEC: flip, translate + zoom from min_area, colour affine)."""
+    """One augmenter's strength (the reference's: flip, translate and zoom from min_area, then
+    the colour affine)."""
 
     min_area: float = 0.25  # strong: a view keeps at least a quarter of the image
     brightness: float = 0.6  # strong: brightness scale drawn from [0.4, 1.6]
@@ -254,7 +255,10 @@ class Config:
     """A whole comparison: data, model, pretraining, and the two supervised runs."""
 
     name: str = "reference"
-    description: str = "SPEC's recipe on STL-10 at 96x96: for a GPU."
+    description: str = (
+        "The Keras example's recipe on STL-10 at 96x96, for a GPU: downloads 2.6 GB on first "
+        "use, then trains 3 phases of 20 epochs (about 12 minutes on the example's GPU)."
+    )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)

@@ -22,7 +22,7 @@ def _layer_dtype(precision: str) -> str:
 def get_encoder(
     width: int = 128, image_size: int | None = None, precision: str = "float32"
 ) -> keras.Sequential:
-    """SPEC's encoder: (B, H, W, 3) float -> (B, width) features.
+    """The reference's encoder: (B, H, W, 3) float -> (B, width) features.
 
     4 x Conv2D(width, 3x3, stride 2, ReLU, valid), Flatten, Dense(width, ReLU). At 96x96 the
     last feature map is 5x5, at 32x32 it is 1x1; below 31x31 nothing is left.

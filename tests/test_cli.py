@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -193,3 +194,30 @@ def test_same_preset_and_seed_give_the_same_numbers(tmp_path):
             k: [f"{v:.4f}" for v in vs] for k, vs in b.items()
         }
     assert first["frozen_features"] == second["frozen_features"]
+
+
+def test_help_is_quick_and_loads_no_keras():
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "simclr_lab", "--help"], capture_output=True, text=True, env=env
+    )
+    assert shown.returncode == 0 and "compare" in shown.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in shown.stderr.splitlines()]
+    assert "simclr_lab.faces.arguments" in imported
+    assert not [m for m in imported if m.split(".")[0] in ("keras", "tensorflow", "jax")]
+
+
+@pytest.mark.parametrize("command", ["compare", "pretrain", "sweep", "study", "bench", "info"])
+def test_every_subcommand_has_an_example_and_shows_its_defaults(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    shown = capsys.readouterr().out
+    assert f"example:\n  simclr-lab {command}" in shown and "(default:" in shown
+
+
+def test_version(capsys):
+    from simclr_lab import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"simclr-lab {__version__}"

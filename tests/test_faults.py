@@ -435,3 +435,17 @@ def test_a_one_step_bench_without_warmup_runs(tmp_path):
 
     result = run_bench(32, 64, 25, steps=1, warmup=0)
     assert result["images_per_s"] > 0
+
+
+def test_without_any_backend_the_import_names_the_extras_to_install():
+    hide_tensorflow = (
+        "import importlib.util as u; real = u.find_spec; "
+        "u.find_spec = lambda name, *a: None if name == 'tensorflow' else real(name, *a); "
+        "import simclr_lab"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run(
+        [sys.executable, "-c", hide_tensorflow], capture_output=True, text=True, env=env
+    )
+    assert result.returncode != 0
+    assert "BackendError" in result.stderr and "pip install 'simclr-lab[cpu]'" in result.stderr

@@ -39,7 +39,8 @@ def run_comparison(config: Config, out_dir, cache_dir=None, verbose=2, log=print
     if not is_writable_dir(cache):
         log(f"cache_dir={str(cache)!r} is read-only: finished runs are loaded, none trained.")
     start = time.perf_counter()
-    log(f"Preset {config.name!r} on {describe()}")
+    log(f"Preset {config.name!r}: {config.description}")  # reference: its download, its time
+    log(describe())
     where = distribute.spread(config)  # a backend or device count that cannot: refused now
     splits = load_splits(config.data, cache_dir)
     if not splits.has_labels:

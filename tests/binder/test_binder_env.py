@@ -1,15 +1,40 @@
-"""Binder's environment, built from binder/ alone, runs lesson 1 on the smoke preset."""
+"""Binder's environment, built from binder/ alone with the Python that binder/runtime.txt
+names (as repo2docker builds it), runs lesson 1 on the smoke preset."""
 
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def runtime_python() -> Path:
+    """The interpreter of the version binder/runtime.txt names ("python-3.11"), from pyenv
+    or the PATH; an error when this machine has none (the build would prove nothing)."""
+    text = (ROOT / "binder" / "runtime.txt").read_text().strip()
+    assert text.startswith("python-"), f"binder/runtime.txt says {text!r}, not python-X.Y"
+    version = text.removeprefix("python-")
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for candidate in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}")):
+        return candidate
+    found = shutil.which(f"python{version}")
+    assert found, f"no Python {version} here to build Binder's environment with"
+    return Path(found)
+
+
+def test_binder_names_a_python_that_its_pins_need():
+    python = runtime_python()
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert version.strip() == str(tuple(map(int, python.name[6:].split("."))))
 
 
 def _size_mb(folder: Path) -> float:
@@ -29,7 +54,7 @@ def test_binder_environment_runs_lesson_one(tmp_path):
         ),
     )
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([runtime_python(), "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     env = {
         **os.environ,
