@@ -58,10 +58,24 @@ def _launched_as_cli() -> bool:
     return any(Path(a).name == "simclr-lab" for a in argv[:2]) or "simclr_lab" in argv[2:3]
 
 
+def _leave_tensorflow_alone() -> None:
+    """Under a backend other than TensorFlow, keep Keras from importing TensorFlow just
+    because it is installed (seeding and serialisation ask whether it is, which imports it:
+    0.8 GB that a JAX run never uses). A source that decodes files with TensorFlow (a folder,
+    STL-10) still imports it itself."""
+    import keras
+    from keras.src.utils import module_utils  # where Keras keeps its lazy TensorFlow
+
+    if keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
+        module_utils.tensorflow._available = False
+
+
 def _import_keras_quietly() -> None:
     """Import Keras (and so TensorFlow) with file descriptor 2 silenced: TensorFlow's C++
     start-up lines (absl, oneDNN) bypass Python's logging and would fill every lesson."""
     if "keras" in sys.modules or os.environ.get("SIMCLR_LAB_VERBOSE_IMPORT"):
+        if "keras" in sys.modules:
+            _leave_tensorflow_alone()
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
@@ -69,6 +83,7 @@ def _import_keras_quietly() -> None:
     except OSError:  # no file descriptor 2 to silence
         import keras  # noqa: F401
 
+        _leave_tensorflow_alone()
         return
     try:
         with open(os.devnull, "w") as devnull:
@@ -77,6 +92,7 @@ def _import_keras_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    _leave_tensorflow_alone()
 
 
 try:

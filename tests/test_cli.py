@@ -221,3 +221,20 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"simclr-lab {__version__}"
+
+
+JAX_COMPARISON = """
+import sys
+from simclr_lab.faces.cli import main
+status = main(["compare", "--preset", "smoke", "--quiet", "--out", sys.argv[1], "--cache-dir",
+               sys.argv[2]])
+print("tensorflow imported:", "tensorflow" in sys.modules, "status:", status)
+"""
+
+
+@pytest.mark.slow
+def test_a_comparison_on_jax_never_imports_tensorflow(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    command = [sys.executable, "-c", JAX_COMPARISON, str(tmp_path / "out"), str(tmp_path / "c")]
+    ran = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert "tensorflow imported: False status: 0" in ran.stdout, ran.stderr[-3000:]
