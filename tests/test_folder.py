@@ -530,3 +530,10 @@ def test_decoded_folders_have_the_usual_mode_and_abandoned_ones_are_removed(tmp_
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(entry.stat().st_mode) == 0o777 & ~mask
+
+
+def test_a_demo_folder_written_before_a_decoding_change_is_still_the_demo(tmp_path):
+    root = data.write_demo_folder(tmp_path / "demo", per_class=4, source="synthetic")
+    marker = json.loads((root / folder.DEMO_MARKER).read_text())
+    assert marker["format"] == 1  # what every demo folder written so far says
+    assert data.write_demo_folder(root, per_class=4, source="synthetic") == root

@@ -20,7 +20,7 @@ import numpy as np
 from simclr_lab.config import SYNTHETIC_SIZES, DataConfig
 from simclr_lab.runs.cache import atomic_write_text
 from simclr_lab.sources import composite, synthetic
-from simclr_lab.sources.folder import CACHE_FORMAT, DEMO_MARKER
+from simclr_lab.sources.folder import DEMO_MARKER
 from simclr_lab.sources.folder_splits import folder_splits
 from simclr_lab.sources.splits import Splits, balanced_subset
 
@@ -324,6 +324,9 @@ def _require_network(source: str, host: str, timeout: float = 3.0) -> None:
         ) from error
 
 
+DEMO_FORMAT = 1  # the demo's files; not the decoding's CACHE_FORMAT: a demo stays valid
+
+
 def write_demo_folder(path, per_class: int = 150, source: str = "fashion_mnist_composite"):
     """A folder of PNG and JPEG files, one subfolder per class, for trying the folder source:
     `per_class` images of each class of the Fashion-MNIST composite (or of the synthetic
@@ -335,7 +338,7 @@ def write_demo_folder(path, per_class: int = 150, source: str = "fashion_mnist_c
     import tensorflow as tf
 
     root = Path(path).expanduser()
-    recipe = {"per_class": per_class, "source": source, "format": CACHE_FORMAT}
+    recipe = {"per_class": per_class, "source": source, "format": DEMO_FORMAT}
     marker = root / DEMO_MARKER
     if marker.is_file() and json.loads(marker.read_text()) == recipe:
         return root
