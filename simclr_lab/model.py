@@ -30,6 +30,17 @@ from simclr_lab.loss import (
 OUTPUT_BATCHNORM_METHODS = ("positives_only", "simsiam")
 
 
+PARTS = (
+    "encoder",
+    "projection_head",
+    "linear_probe",
+    "contrastive_augmenter",
+    "classification_augmenter",
+    "predictor",
+)
+
+
+@keras.saving.register_keras_serializable(package="simclr_lab")
 class ContrastiveModel(keras.Model):
     """Inputs: (unlabelled (U, H, W, 3), labelled (L, H, W, 3)) uint8 when training, or test
     images (B, H, W, 3) when evaluating; targets: the labelled images' labels.
@@ -72,6 +83,7 @@ class ContrastiveModel(keras.Model):
         self.classification_augmenter = classification_augmenter
         self.loss_name, self.loss_fn = loss, get_loss(loss)
         self.learnable_temperature = learnable_temperature
+        self.initial_temperature = float(temperature)
         self.log_temperature = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(math.log(temperature)),
@@ -83,6 +95,27 @@ class ContrastiveModel(keras.Model):
         self.p_loss_tracker = keras.metrics.Mean(name="p_loss")
         self.p_acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="p_acc")
         self.temperature_tracker = keras.metrics.Mean(name="temperature")
+
+    def get_config(self) -> dict:
+        """Everything `__init__` took, for `model.save("x.keras")` and `keras.saving.load_model`
+        (the parts as their own Keras configs; the trained temperature is a weight)."""
+        parts = {name: getattr(self, name, None) for name in PARTS}
+        return {
+            "name": self.name,
+            "temperature": self.initial_temperature,
+            "learnable_temperature": self.learnable_temperature,
+            "loss": self.loss_name,
+            "method": self.method,
+            **{k: keras.saving.serialize_keras_object(v) for k, v in parts.items() if v},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        for name in PARTS:
+            if config.get(name) is not None:
+                config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
 
     @property
     def temperature(self):
@@ -148,12 +181,15 @@ class ContrastiveModel(keras.Model):
         return c_loss + p_loss
 
 
+@keras.saving.register_keras_serializable(package="simclr_lab")
 class UnlabelledContrastiveModel(ContrastiveModel):
     """`ContrastiveModel` for images without labels (a folder without class folders): no
     probe. Inputs: uint8 images (U, H, W, 3); reports c_loss and c_acc (on test pairs when
     validating). Every method of `ContrastiveModel` applies (`method`, `predictor`)."""
 
     def __init__(self, encoder, projection_head, contrastive_augmenter, **kwargs):
+        for absent in ("linear_probe", "classification_augmenter"):  # saved as None
+            kwargs.pop(absent, None)
         super().__init__(encoder, projection_head, None, contrastive_augmenter, None, **kwargs)
 
     @property

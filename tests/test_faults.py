@@ -419,7 +419,7 @@ def test_a_missing_shipped_sweep_is_refused_not_recomputed_for_hours(monkeypatch
         sweep.shipped_record({"any": "settings"})
 
 
-def test_a_process_whose_partners_never_come_says_so_and_ends(tmp_path):
+def test_a_jax_process_whose_partners_never_come_says_so_and_ends(tmp_path):
     command = [sys.executable, "-m", "simclr_lab", "compare", "--preset", "smoke"]
     command += ["--coordinator", "localhost:23457", "--processes", "2", "--process-id", "0"]
     command += ["--join-timeout", "3", "--out", str(tmp_path / "out")]

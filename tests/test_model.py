@@ -193,3 +193,46 @@ def test_layer_costs_match_the_built_encoder(size):
     assert sum(r["multiply_adds"] for r in rows) == encoder_multiply_adds(size)
     # A convolution's multiply-adds: output pixels x filters x (3 x 3 x input channels).
     assert rows[1]["multiply_adds"] == np.prod(rows[1]["output"]) * 9 * 128
+
+
+ROUND_TRIP = """
+import os, sys, tempfile
+import numpy as np, keras, simclr_lab
+from simclr_lab.runs import train
+from simclr_lab.sources import data
+config = simclr_lab.get_preset("smoke")
+splits = data.load_splits(config.data)
+models = {
+    "ContrastiveModel": train.build_contrastive_model(config, splits, 4),
+    "simsiam": train.build_contrastive_model(
+        config.replace(**{"pretrain.method": "simsiam"}), splits, 4),
+    "UnlabelledContrastiveModel": train.build_unlabelled_model(config, splits, 4),
+    "classifier": train.build_classifier(config, splits),
+}
+for name, model in models.items():
+    path = os.path.join(tempfile.mkdtemp(), name + ".keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights()))
+    print(name, type(loaded).__name__, len(model.weights) == len(loaded.weights) and same,
+          getattr(loaded, "method", "-"))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_every_model_saves_and_loads_as_keras_file(backend):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    ran = subprocess.run(
+        [sys.executable, "-c", ROUND_TRIP], capture_output=True, text=True, env=env, timeout=600
+    )
+    lines = dict(line.split(" ", 1) for line in ran.stdout.strip().splitlines())
+    assert lines == {
+        "ContrastiveModel": "ContrastiveModel True simclr",
+        "simsiam": "ContrastiveModel True simsiam",
+        "UnlabelledContrastiveModel": "UnlabelledContrastiveModel True simclr",
+        "classifier": "Sequential True -",
+    }, ran.stderr[-3000:]

@@ -142,9 +142,11 @@ def test_dashboard_rejects_unknown_phase():
 
 def test_settings_lab_run_from_a_cell_captures_nothing_into_its_output(smoke_splits, monkeypatch):
     from simclr_lab.encoder import get_encoder
+    from simclr_lab.faces import widget_output
     from simclr_lab.faces import widgets as lab_widgets
 
-    monkeypatch.setattr(lab_widgets, "_running_a_cell", lambda: True)
+    for module in (lab_widgets, widget_output):  # the lab's and its output's own checks
+        monkeypatch.setattr(module, "running_a_cell", lambda: True)
     lab = SettingsLab(lambda temperature, min_area: get_encoder(16, 32), smoke_splits)
     lab.live.outputs = ({"output_type": "stream", "name": "stdout", "text": "last run\n"},)
     monkeypatch.setattr(type(lab.live), "__enter__", lambda self: pytest.fail("captured"))
@@ -208,6 +210,20 @@ def test_explorers_leave_a_static_picture_of_their_last_state(smoke_splits):
     assert "application/vnd.jupyter.widget-view+json" in bundle  # live in JupyterLab
     assert bundle["image/png"] == explorer.output.outputs[-1]["data"]["image/png"]  # last draw
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+
+
+def test_displaying_an_explorer_saves_its_picture_with_ipywidgets_7_or_8(smoke_splits):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()  # display() as in a kernel, through IPython's formatters
+    explorer = AugmentationExplorer(smoke_splits.test_images[:2], views=2)
+    with capture_output() as shown:
+        display(explorer)
+    saved = shown.outputs[-1].data
+    assert "application/vnd.jupyter.widget-view+json" in saved  # live in JupyterLab
+    assert base64.b64decode(saved["image/png"]).startswith(b"\x89PNG")  # GitHub shows this
 
 
 def test_settings_lab_says_cached_for_a_run_it_did_not_train(smoke_splits):

@@ -6,91 +6,28 @@ drew (`views`, `summary`, `results`), so scripts and tests can drive it without 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import time
 
 import ipywidgets as widgets
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython import get_ipython
 
 from simclr_lab import evaluate, loss
 from simclr_lab.augment import get_augmenter
 from simclr_lab.config import RECIPES
+from simclr_lab.faces.widget_output import (
+    LiveOutput,
+    StaticPicture,
+    figure_output,
+    running_a_cell,
+    show,
+)
 from simclr_lab.runs.devices import machine_name
 
 
-def _figure_output(figure) -> dict:
-    """The figure as one notebook output: formatted as `display` would in this kernel (so an
-    inline backend's settings such as retina apply), else as a PNG."""
-    shell = get_ipython()
-    data, metadata = shell.display_formatter.format(figure) if shell is not None else ({}, {})
-    if not any(mime.startswith("image/") for mime in data):
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-        data, metadata = {"image/png": buffer.getvalue(), "text/plain": repr(figure)}, {}
-    data = {  # JSON strings: bytes in a widget's state would travel as binary buffers
-        mime: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
-        for mime, value in data.items()
-    }
-    return {"output_type": "display_data", "data": data, "metadata": metadata}
-
-
-def _show(output: widgets.Output, figure) -> None:
-    """Replace what `output` shows with `figure` by setting its `outputs`: one state update
-    from the kernel, which the front end renders as it renders captured output.
-
-    Not `with output: display(figure)`: that routes the cell's own display message through
-    the Output widget, and a headless notebook client (nbclient: nbconvert, nbval) that
-    mirrors the widget then writes the new state back to the kernel on the shell channel
-    while it is still awaiting the cell's reply. That write can swallow the reply's wake-up,
-    most often on one core, and the client then waits out its whole timeout before it reads
-    the reply.
-    """
-    output.outputs = (_figure_output(figure),)
-    plt.close(figure)
-
-
-def _running_a_cell() -> bool:
-    """True while the kernel executes a cell; False while it handles a widget event (a
-    click), and outside a kernel."""
-    kernel = getattr(get_ipython(), "kernel", None)
-    if kernel is None or not hasattr(kernel, "get_parent"):
-        return False
-    return kernel.get_parent().get("header", {}).get("msg_type") == "execute_request"
-
-
-class _LiveOutput(widgets.Output):
-    """An Output widget that, cleared from a running cell, empties its state rather than
-    sending a clear message through itself, which would be captured output (see `_show`)."""
-
-    def clear_output(self, *args, **kwargs):
-        if _running_a_cell():
-            self.outputs = ()
-        else:
-            super().clear_output(*args, **kwargs)
-
-
-class _StaticPicture:
-    """Widgets whose saved output also holds a picture of their last state (`static_data`):
-    JupyterLab shows the live widget, viewers without widget state (GitHub, nbviewer, a
-    notebook opened before it runs) the picture."""
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle.update(self.static_data())
-        return bundle
-
-    def static_data(self) -> dict:
-        """{mime type: data} of the last figure drawn in `self.output`."""
-        shown = self.output.outputs[-1]["data"] if self.output.outputs else {}
-        return {mime: data for mime, data in shown.items() if mime.startswith("image/")}
-
-
-class AugmentationExplorer(_StaticPicture, widgets.VBox):
+class AugmentationExplorer(StaticPicture, widgets.VBox):
     """Sliders for min_area, brightness and jitter, a recipe menu and a resample button;
     redraws each image with `views` random views whenever one changes.
 
@@ -167,10 +104,10 @@ class AugmentationExplorer(_StaticPicture, widgets.VBox):
         for col in range(1, columns):
             axes[0, col].set_title(f"view {col}", fontsize=9)
         fig.tight_layout()
-        _show(self.output, fig)
+        show(self.output, fig)
 
 
-class TemperatureExplorer(_StaticPicture, widgets.VBox):
+class TemperatureExplorer(StaticPicture, widgets.VBox):
     """A log-scale temperature slider over one batch of real projection pairs.
 
     Shows the softmax over one anchor's row of S / T, the loss and contrastive accuracy at
@@ -242,10 +179,10 @@ class TemperatureExplorer(_StaticPicture, widgets.VBox):
         right.set_ylabel("loss")
         right.set_title("loss of this batch vs temperature")
         fig.tight_layout()
-        _show(self.output, fig)
+        show(self.output, fig)
 
 
-class SettingsLab(_StaticPicture, widgets.VBox):
+class SettingsLab(StaticPicture, widgets.VBox):
     """Pick a temperature and an augmentation strength, press Train, watch it live, and
     collect one row per run (settings -> kNN and linear-probe accuracy) to compare.
 
@@ -273,7 +210,7 @@ class SettingsLab(_StaticPicture, widgets.VBox):
         )
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(self.run)
-        self.live = _LiveOutput()
+        self.live = LiveOutput()
         self.results: list[dict] = []
         self.table = widgets.HTML(self.table_html())
         super().__init__(
@@ -289,7 +226,7 @@ class SettingsLab(_StaticPicture, widgets.VBox):
         try:
             self.live.clear_output()
             start = time.perf_counter()
-            if _running_a_cell():
+            if running_a_cell():
                 trained = self.train_fn(self.temperature.value, self.min_area.value)
             else:
                 with self.live:
@@ -335,7 +272,7 @@ class SettingsLab(_StaticPicture, widgets.VBox):
             for (row, _), cell in table.get_celld().items():
                 if row > len(self.study):  # your runs, below the study's
                     cell.set_text_props(fontweight="bold")
-        picture = _figure_output(fig)["data"]
+        picture = figure_output(fig)["data"]
         plt.close(fig)
         images = {mime: data for mime, data in picture.items() if mime.startswith("image/")}
         return {"text/html": self.table_html(), **images}
