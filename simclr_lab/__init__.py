@@ -95,6 +95,22 @@ def _import_keras_quietly() -> None:
     _leave_tensorflow_alone()
 
 
+def _fewer_malloc_arenas() -> None:
+    """Under JAX, let glibc keep 2 memory arenas instead of up to 8 a core: XLA's many
+    threads each grew one, and a JAX comparison peaked 20% above TensorFlow's for it (1.21
+    against 1.02 GiB for the smoke phases; 1.03 with 2 arenas). Before any thread starts."""
+    if os.environ.get("KERAS_BACKEND") != "jax" or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl): its allocator has no arenas to limit
+        return
+    libc.mallopt(-8, 2)  # M_ARENA_MAX
+
+
+_fewer_malloc_arenas()
 try:
     _check_backend()
 except BackendError as _error:

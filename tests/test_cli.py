@@ -238,3 +238,26 @@ def test_a_comparison_on_jax_never_imports_tensorflow(tmp_path):
     command = [sys.executable, "-c", JAX_COMPARISON, str(tmp_path / "out"), str(tmp_path / "c")]
     ran = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert "tensorflow imported: False status: 0" in ran.stdout, ran.stderr[-3000:]
+
+
+PEAK = """
+import os, resource, subprocess, sys
+env = {**os.environ, "KERAS_BACKEND": sys.argv[1]}
+command = [sys.executable, "-m", "simclr_lab", "compare", "--preset", "smoke", "--quiet",
+           "--out", sys.argv[2] + "/out", "--cache-dir", sys.argv[2] + "/cache"]
+subprocess.run(command, env=env, check=True, capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB, of that one run
+"""
+
+
+@pytest.mark.slow
+def test_a_comparison_on_jax_peaks_within_a_tenth_of_tensorflows(tmp_path):
+    peaks = {}
+    for backend in ("tensorflow", "jax"):
+        where = tmp_path / backend
+        ran = subprocess.run(
+            [sys.executable, "-c", PEAK, backend, str(where)], capture_output=True, text=True
+        )
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        peaks[backend] = int(ran.stdout.strip())
+    assert peaks["jax"] <= 1.1 * peaks["tensorflow"], peaks
