@@ -8,6 +8,7 @@ import json
 import os
 import re
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -434,10 +435,10 @@ CASES = [
         "exists already",
     ),
     (
-        "a shipped run holding a pickle",
-        lambda t: _pickled_shipped_run(t).load(None, 1),
+        "a shipped run whose weights are no Keras weights file",
+        lambda t: _foreign_shipped_run(t).load(keras.Sequential([keras.layers.Dense(2)]), 1),
         shipped.DamagedShippedRun,
-        "weights.npz is not plain arrays",
+        "model.weights.h5 does not load into this model",
     ),
 ]
 
@@ -466,10 +467,12 @@ def _existing(path):
     return path
 
 
-def _pickled_shipped_run(folder):
-    """A shipped run whose weights.npz holds an object array (a pickle), checksums
-    recomputed so that only the loading can tell."""
-    np.savez(folder / "weights.npz", w0=np.array([{"a": 1}], dtype=object))
+def _foreign_shipped_run(folder):
+    """A shipped run whose weights file is an npz of pickled objects (what the package
+    shipped before it used Keras' own format), checksums recomputed so that only the loading
+    can tell: it is refused, naming the run, and never unpickled."""
+    with open(folder / "model.weights.h5", "wb") as file:
+        np.savez(file, w0=np.array([{"a": 1}], dtype=object))
     for name in ("settings.json", "history.json", "about.json"):
         (folder / name).write_text('{"loss": [1.0]}' if name == "history.json" else "{}")
     sums = {name: file_sha256(folder / name) for name in shipped.FILES}

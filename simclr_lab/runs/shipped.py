@@ -1,11 +1,12 @@
 """Finished runs shipped inside the package, found the way a local cache entry is.
 
 `simclr_lab/shipped/<phase>-<key>/` holds one finished pretraining, supervised baseline or
-finetuning: `weights.npz` (the model's weights, no optimizer state), `settings.json` (its
-cache key), `history.json`, `about.json` (where it ran, how long; a pretraining also what its
-frozen features scored) and `checksums.json`. `train.pretrain`, `train.train_baseline` and
-`train.finetune` load one when no local run of the same settings is finished; a local run
-always comes first, and `Config.use_shipped=False` (`--set use_shipped=false`) trains instead.
+finetuning: `model.weights.h5` (Keras' own weights file, without optimizer state),
+`settings.json` (its cache key), `history.json`, `about.json` (where it ran, how long; a
+pretraining also what its frozen features scored) and `checksums.json`. `train.pretrain`,
+`train.train_baseline` and `train.finetune` load one when no local run of the same settings
+is finished; a local run always comes first, and `Config.use_shipped=False`
+(`--set use_shipped=false`) trains instead.
 A finetuning's key holds a digest of its starting encoder's weights, so a shipped one matches
 only after the same (shipped or cached) encoder.
 
@@ -16,20 +17,35 @@ way: `about.json` says which precision trained them, and the lessons print it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from simclr_lab.runs.cache import atomic_write_text, file_sha256
 
 SHIPPED_DIR = Path(__file__).parents[1] / "shipped"  # simclr_lab/shipped: data, no code
-FILES = ("weights.npz", "settings.json", "history.json", "about.json")
+WEIGHTS = "model.weights.h5"
+FILES = (WEIGHTS, "settings.json", "history.json", "about.json")
 # The shipped results (not runs), checked against `shipped/checksums.json` when read.
 RESULTS = ("study_results.jsonl", "pretraining_curve.jsonl", "sweep_results.json")
 RESULT_SUMS = "checksums.json"
+
+
+@contextlib.contextmanager
+def _weights_only(model):
+    """Within: `model` has no optimizer, so Keras saves, and loads, its weights alone (a
+    shipped run starts no training: its optimizer state would only triple the file)."""
+    optimizer = getattr(model, "optimizer", None)  # none before compile
+    if optimizer is None:
+        yield
+        return
+    model.optimizer = None
+    try:
+        yield
+    finally:
+        model.optimizer = optimizer
 
 
 def noun(phase: str) -> str:
@@ -80,17 +96,11 @@ class ShippedRun:
         if {len(v) for v in history.values()} != {epochs}:
             raise DamagedShippedRun(f"shipped run {self.path}: history is not {epochs} epochs")
         try:
-            with np.load(self.path / "weights.npz", allow_pickle=False) as stored:
-                weights = [stored[f"w{i}"] for i in range(len(stored.files))]
-        except (OSError, ValueError, KeyError) as error:  # a pickle is refused, never run
+            with _weights_only(model):
+                model.load_weights(self.path / WEIGHTS)
+        except (OSError, ValueError, KeyError) as error:
             raise DamagedShippedRun(
-                f"shipped run {self.path}: weights.npz is not plain arrays ({error})"
-            ) from error
-        try:
-            model.set_weights(weights)
-        except ValueError as error:
-            raise DamagedShippedRun(
-                f"shipped run {self.path} does not fit this model ({error})"
+                f"shipped run {self.path}: {WEIGHTS} does not load into this model ({error})"
             ) from error
         return history
 
@@ -151,8 +161,8 @@ def ship(model, settings: dict, history: dict, about: dict, root: Path | None = 
     key = hashlib.sha256(json.dumps(match_key(settings), sort_keys=True).encode()).hexdigest()
     folder = Path(root or SHIPPED_DIR) / f"{settings['phase']}-{key[:16]}"
     folder.mkdir(parents=True, exist_ok=True)
-    weights = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
-    np.savez_compressed(folder / "weights.npz", **weights)
+    with _weights_only(model):
+        model.save_weights(folder / WEIGHTS)
     atomic_write_text(folder / "settings.json", json.dumps(settings, indent=2))
     atomic_write_text(folder / "history.json", json.dumps(history))
     atomic_write_text(folder / "about.json", json.dumps(about, indent=2))
