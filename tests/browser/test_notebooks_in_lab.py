@@ -75,7 +75,9 @@ DASHBOARD_NOTEBOOK = {
             "outputs": [],
             "execution_count": None,
             "source": [
-                "from simclr_lab import data, get_preset, train\n",
+                "from simclr_lab import get_preset\n",
+                "from simclr_lab.runs import train\n",
+                "from simclr_lab.sources import data\n",
                 "from simclr_lab.faces.dashboard import LiveDashboard\n",
                 "config = get_preset('smoke', **{'pretrain.epochs': 40})\n",
                 "splits = data.load_splits(config.data)\n",
