@@ -11,6 +11,10 @@ All four work on L2-normalised embeddings (rows of an (N, D) array):
 - effective rank (Roy and Vetterli 2007): exp of the entropy of the singular values divided
   by their sum; 1 when every embedding is the same, D when all directions are used alike.
 
+The pretext task's ranking measures (as the UvA SimCLR tutorial reports them) come from the
+same two views: among the 2N - 1 other views of a batch, the rank of each view's positive
+(`positive_ranks`), summarised as top-1, top-5 and mean rank (`ranking`).
+
 `offline_diagnostics` measures any network; `DiagnosticsMonitor` adds them to each pretraining
 epoch's logs, measured on a fixed sample of held-out images, so they land in the history, the
 live dashboard and `compare`'s metrics.json.
@@ -97,6 +101,32 @@ def diagnose(embeddings, view_1, view_2) -> dict:
     }
 
 
+def positive_ranks(view_1, view_2) -> np.ndarray:
+    """(N, D), (N, D) -> (2N,) rank of each view's positive among the 2N - 1 other views,
+    by cosine similarity: 1 when the positive is the nearest (ties counted against it)."""
+    u, v = normalise_rows(view_1), normalise_rows(view_2)
+    if u.shape != v.shape or len(u) < 2:
+        raise ValueError(f"need two views of the same N >= 2 rows; got {u.shape} and {v.shape}.")
+    z = np.concatenate([u, v])  # (2N, D)
+    similarities = z @ z.T
+    np.fill_diagonal(similarities, -np.inf)  # a view is not its own candidate
+    n = len(u)
+    positive = similarities[np.arange(2 * n), np.concatenate([np.arange(n) + n, np.arange(n)])]
+    return np.sum(similarities >= positive[:, None], axis=1)  # the positive itself counts 1
+
+
+def ranking(view_1, view_2) -> dict:
+    """{"top1", "top5", "mean_rank"} of `positive_ranks`: shares in [0, 1], a rank >= 1.
+
+    Chance, for N pairs: top-1 1 / (2N - 1), mean rank N."""
+    ranks = positive_ranks(view_1, view_2)
+    return {
+        "top1": float(np.mean(ranks == 1)),
+        "top5": float(np.mean(ranks <= 5)),
+        "mean_rank": float(np.mean(ranks)),
+    }
+
+
 def embed_views(network, views, batch_size: int = 1024) -> np.ndarray:
     """`network`'s outputs (N, D) for float inputs (N, ...) (views in [0, 1] for an encoder),
     batch by batch, in inference mode."""
@@ -162,6 +192,14 @@ def model_diagnostics(model, images: np.ndarray, size: int = 512, space="project
     view_1, view_2 = (embed_model(model, view, space) for view in views)
     plain = embed_model(model, sample.astype("float32") / 255.0, space)
     return diagnose(plain, view_1, view_2)
+
+
+def model_ranking(model, images: np.ndarray, size: int = 512) -> dict:
+    """`ranking` of a `ContrastiveModel`'s projections of two views of the first `size` uint8
+    images (N, H, W, 3), drawn by its contrastive augmenter."""
+    sample = held_out_sample(images, size)
+    views = [draw_views(model.contrastive_augmenter, sample) for _ in range(2)]
+    return ranking(*(embed_model(model, view) for view in views))
 
 
 class DiagnosticsMonitor(keras.callbacks.Callback):

@@ -186,3 +186,19 @@ def test_compare_writes_the_diagnostics_to_metrics_json(smoke_config, tmp_path):
     assert len(history["val_eff_rank"]) == smoke_config.pretrain.epochs
     assert set(metrics["diagnostics"]) == set(diagnostics.LOG_NAMES)
     assert 1 <= metrics["diagnostics"]["rank"] <= smoke_config.model.width
+
+
+def test_ranking_of_the_positive_among_the_other_views():
+    u = np.eye(4)
+    assert list(diagnostics.positive_ranks(u, u)) == [1] * 8  # each view's twin is nearest
+    v = np.roll(u, 1, axis=0)  # every positive is orthogonal to its anchor: ties count against
+    ranks = diagnostics.positive_ranks(u, v)
+    assert ranks.shape == (8,) and np.all(ranks > 1)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 32)), rng.normal(size=(300, 32))
+    measures = diagnostics.ranking(a, b)  # unrelated views: chance, mean rank about N
+    assert measures["top1"] < 0.02 and 240 < measures["mean_rank"] < 360
+    close = diagnostics.ranking(a, a + 0.01 * b)
+    assert close == {"top1": 1.0, "top5": 1.0, "mean_rank": 1.0}
+    with pytest.raises(ValueError, match="same N"):
+        diagnostics.positive_ranks(a, b[:10])

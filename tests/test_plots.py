@@ -124,3 +124,14 @@ def test_pretraining_gains_bars_and_annotations():
     assert [t.get_text() for t in ax.texts] == ["+1.0", "+8.0"]
     with pytest.raises(ValueError, match="empty"):
         study_plots.plot_pretraining_gains([])
+
+
+def test_the_pipeline_figure_carries_the_presets_shapes():
+    from simclr_lab.figures import pipeline
+
+    figure = pipeline.plot_pipeline(batch=525, labelled=25, image_size=32, width=128)
+    texts = " ".join(t.get_text() for t in figure.axes[0].texts)
+    assert "1,050 views" in texts and "(1,050, 128)" in texts and "(25, 128) -> (25, 10)" in texts
+    assert "stop-gradient" in texts and "NT-Xent" in texts
+    small = pipeline.pipeline_shapes(batch=128, labelled=16, image_size=32, width=64, classes=4)
+    assert small["projections"] == "projections\n(256, 64)"
