@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu", help="smoke: check the script in a minute")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # kernels inherit it
-    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
     if args.lessons:
         lessons = [p for p in lessons if p.name[:2] in args.lessons]
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as work:

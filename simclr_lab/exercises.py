@@ -273,8 +273,8 @@ def check_training_step(model_class, temperature: float = 0.2) -> bool:
         print(f"Your model raised {type(error).__name__}: {error}")
         return False
     right = (
-        f"your step's loss {got:.6f} equals ContrastiveModel's {expected:.6f} (difference "
-        f"{abs(got - expected):.1e}) on the same batch, weights and views."
+        f"your step's loss {got:.4f} equals ContrastiveModel's {expected:.4f} to within "
+        f"{TOLERANCE:g} on the same batch, weights and views."
     )
     return _judge("your step's loss", [(np.asarray(got), None, expected, wrongs)], right)
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -135,3 +137,9 @@ def test_the_pipeline_figure_carries_the_presets_shapes():
     assert "stop-gradient" in texts and "NT-Xent" in texts
     small = pipeline.pipeline_shapes(batch=128, labelled=16, image_size=32, width=64, classes=4)
     assert small["projections"] == "projections\n(256, 64)"
+
+
+def test_the_readme_shows_the_pipeline_figure():
+    root = Path(__file__).resolve().parents[1]
+    assert "(docs/images/pipeline-cpu.png)" in (root / "README.md").read_text()
+    assert (root / "docs" / "images" / "pipeline-cpu.png").stat().st_size > 10_000

@@ -34,7 +34,7 @@ def test_every_lesson_guide_page_and_measurement_is_a_page(site):
             page = site / folder / f"{name}.html"
             assert page.is_file(), page
             assert "<h1>" in page.read_text(), page
-    assert len(LESSONS) == 8 and {"index", "api", "library", "runs"} <= set(GUIDE)
+    assert len(LESSONS) == 9 and {"index", "api", "library", "runs"} <= set(GUIDE)
 
 
 @pytest.mark.slow

@@ -42,8 +42,9 @@ def plot_training_curves(histories: dict[str, dict], metrics=("accuracy", "loss"
     return fig
 
 
-def plot_history(history: dict, keys=None, title="Training history"):
-    """Chosen keys of one history (default: all) on one axis per key."""
+def plot_history(history: dict, keys=None, title="Training history", x_label="epoch"):
+    """Chosen keys of one history (default: all) on one axis per key, against `x_label`
+    (the epoch, or the step where each entry is one step)."""
     keys = list(keys or history)
     if not keys:
         raise ValueError("history has no metrics to plot.")
@@ -54,7 +55,7 @@ def plot_history(history: dict, keys=None, title="Training history"):
     for ax, key in zip(axes[0], keys):
         ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker=".")
         ax.set_title(key)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(x_label)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
