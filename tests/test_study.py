@@ -1,6 +1,7 @@
 """The study of the knobs: points checked before training, rows appended and loaded, plotted."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +189,40 @@ def test_the_shipped_pretraining_curve_has_three_lengths_and_both_baselines():
     assert len(lengths) >= 3 and 12 in lengths
     assert {r["supervised_epochs"] for r in rows if r["model"] == "baseline"} == {60, 200}
     assert all(r["evaluated_on"] == "test" for r in rows)
+
+
+def test_the_presets_point_is_one_figure_under_every_knob():
+    """Each knob's line passes through the preset itself: the same runs, so the same figure."""
+    summary = study.summarise(study.load(own=Path("/nonexistent/study.jsonl")))
+    at_preset = [e for e in summary if e["value"] == study.preset_value(e["knob"])]
+    assert {e["knob"] for e in at_preset} == set(study.KNOBS)
+    for metric in study.METRICS:
+        assert len({round(e[metric], 9) for e in at_preset}) == 1, metric
+    assert len({e["seeds"] for e in at_preset}) == 1
+
+
+def test_pooling_adds_the_preset_runs_of_other_knobs_once_per_seed():
+    rows = [
+        _row("temperature", 0.2, 0, knn_100=0.3),
+        _row("temperature", 0.2, 2, knn_100=0.5),
+        _row("batch_size", 525, 0, knn_100=0.3, top1=0.1),
+        _row("batch_size", 128, 0, knn_100=0.4, top1=0.2),
+    ]
+    pooled = study.pool_preset_point(rows)
+    batch = sorted((r["seed"], r["value"]) for r in pooled if r["knob"] == "batch_size")
+    assert batch == [(0, 128), (0, 525), (2, 525)]
+    seed_0 = [r for r in pooled if r["knob"] == "temperature" and r["seed"] == 0]
+    assert len(seed_0) == 1 and seed_0[0]["top1"] == 0.1  # the same run's ranking, kept
+
+
+def test_the_batch_table_ranks_the_pretext_task_and_counts_the_steps():
+    rows = [
+        _row(
+            "batch_size", value, seed, top1=t, top5=t * 2, mean_rank=r, knn_100=0.3, probe_100=0.4
+        )
+        for value, t, r in ((128, 0.2, 20.0), (1050, 0.05, 60.0))
+        for seed in (0, 1)
+    ]
+    table = study.batch_table(rows).splitlines()
+    assert table[2].startswith("| 128 | 582 | 2 | 20.0% | 40.0% | 20.0 |")
+    assert table[3].startswith("| 1,050 | 58 | 2 | 5.0% | 10.0% | 60.0 |")

@@ -82,10 +82,17 @@ def plot_pipeline(batch=525, labelled=25, image_size=32, width=128, classes=10):
         color=PROBE,
     )
     _arrow(ax, (6.6 + 1.35, bottom), (11.1 - 1.05, bottom), "", PROBE)
-    ax.text(xs[4], top + 0.72, "gradient to the encoder and head", ha="center", fontsize=8,
-            color=CONTRAST)
-    ax.text(11.1, bottom + 0.55, "gradient to the probe only", ha="center", fontsize=8,
-            color=PROBE)
+    ax.text(
+        xs[4],
+        top + 0.72,
+        "gradient to the encoder and head",
+        ha="center",
+        fontsize=8,
+        color=CONTRAST,
+    )
+    ax.text(
+        11.1, bottom + 0.55, "gradient to the probe only", ha="center", fontsize=8, color=PROBE
+    )
     ax.set_xlim(0, 12.2)
     ax.set_ylim(-0.2, 3.5)
     ax.axis("off")

@@ -99,7 +99,13 @@ def plot_pretraining_gains(settings: list[dict]):
     return fig
 
 
-STUDY_PRESET_VALUES = {"temperature": 0.2, "min_area": 0.25, "colour": 1.0, "grayscale": 0.2}
+STUDY_PRESET_VALUES = {
+    "temperature": 0.2,
+    "min_area": 0.25,
+    "colour": 1.0,
+    "grayscale": 0.2,
+    "batch_size": 525,
+}
 
 
 STUDY_X_LABELS = {
@@ -107,6 +113,7 @@ STUDY_X_LABELS = {
     "min_area": "min_area: smallest crop kept (1 = no crop)",
     "colour": "colour strength (x the preset's brightness and jitter)",
     "grayscale": "chance of a grey view",
+    "batch_size": "batch size N (log scale; 2N - 2 negatives per view)",
 }
 
 
@@ -135,7 +142,7 @@ def _study_panel(ax, summary: list[dict], knob: str, metrics, title: str) -> Non
                 label=label if source == "shipped" else f"{label} (yours)",
             )
     ax.axvline(STUDY_PRESET_VALUES[knob], color="gray", linestyle=":", label="cpu preset")
-    if knob == "temperature":
+    if knob in ("temperature", "batch_size"):
         ax.set_xscale("log")
         ax.minorticks_off()
     values = sorted({e["value"] for e in summary if e["knob"] == knob})

@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from simclr_lab.diagnostics import model_ranking
 from simclr_lab.evaluate import encode, feature_scores, summarise_over_seeds
 from simclr_lab.runs import train
 from simclr_lab.runs.cache import default_cache_dir
 from simclr_lab.runs.devices import describe, machine_name
 from simclr_lab.runs.presets import PRESETS, get_preset
 from simclr_lab.runs.shipped import SHIPPED_DIR, verified_result
+from simclr_lab.sources.batching import plan_batches
 from simclr_lab.sources.data import load_splits
 from simclr_lab.sources.splits import balanced_subset
 
@@ -44,6 +46,7 @@ KNOBS = {
     "min_area": (0.1, 0.25, 0.5, 1.0),  # 1.0: no crop at all
     "colour": (0.0, 0.5, 1.0, 1.5),  # x the preset's brightness and jitter; 0: no colour change
     "grayscale": (0.0, 0.2),  # chance of a grey view: off, and the preset's
+    "batch_size": (128, 256, 525, 1050),  # the number of negatives (SimCLR paper, Figure 9)
 }
 # What a learner may ask for: (lowest, highest, lowest included).
 RANGES = {
@@ -51,9 +54,12 @@ RANGES = {
     "min_area": (0.0, 1.0, False),
     "colour": (0.0, 1 / 0.6, True),  # brightness 0.6 x colour must stay within [0, 1]
     "grayscale": (0.0, 1.0, True),
+    "batch_size": (32, 4096, True),  # above the preset's 25 labelled images a step
 }
 LABEL_BUDGETS = (10, 100)
 METRICS = ("c_acc", "val_c_acc", "knn_10", "probe_10", "knn_100", "probe_100")
+# The pretext task ranked on a fixed held-out sample (diagnostics.ranking), in the batch study.
+RANK_METRICS = ("top1", "top5", "mean_rank")
 
 
 class StudyError(ValueError):
@@ -82,6 +88,8 @@ def parse_point(text: str) -> tuple[str, float]:
     ):
         bracket = "[" if low_included else "("
         raise StudyError(f"{knob}={raw} is out of range; allowed: {bracket}{low:g}, {high:g}].")
+    if knob == "batch_size" and value != int(value):
+        raise StudyError(f"batch_size={raw} must be a whole number of images.")
     return knob, value
 
 
@@ -103,6 +111,8 @@ def point_changes(config, knob: str, value: float) -> dict:
             "pretrain.augment.brightness": round(augment.brightness * value, 6),
             "pretrain.augment.jitter": round(augment.jitter * value, 6),
         }
+    if knob == "batch_size":
+        return {"pretrain.batch_size": int(value)}
     return {"pretrain.augment.grayscale": value}
 
 
@@ -160,6 +170,7 @@ def run_point(
         )
         row[f"knn_{budget}"] = scores["knn_acc"]
         row[f"probe_{budget}"] = scores["linear_probe_acc"]
+    row.update(model_ranking(result.model, splits.test_images))  # top1, top5, mean_rank
     row.update(
         seconds=seconds,
         precision=config.model.precision,
@@ -213,12 +224,71 @@ def load(shipped=SHIPPED_RESULTS, own=None) -> list[dict]:
     ]
 
 
+def preset_value(knob: str, preset: str = "cpu") -> float:
+    """The value `knob` has in the preset itself: the point every knob's line passes through."""
+    config = get_preset(preset)
+    augment = config.pretrain.augment
+    return {
+        "temperature": config.pretrain.temperature,
+        "min_area": augment.min_area,
+        "colour": 1.0,
+        "grayscale": augment.grayscale,
+        "batch_size": config.pretrain.batch_size,
+    }[knob]
+
+
+def pool_preset_point(rows: list[dict]) -> list[dict]:
+    """Every knob's row at the preset's own value is the same run (same settings and seed):
+    give each knob all of those runs, one per (source, preset, epochs, seed), with every
+    measure any of them recorded, so the preset's point is one figure under every knob.
+    A row without a preset is the `cpu` preset's, without a source a shipped one."""
+
+    def group(row):
+        return row.get("source", "shipped"), row.get("preset", "cpu"), row["epochs"]
+
+    at_preset = [r for r in rows if r["value"] == preset_value(r["knob"], group(r)[1])]
+    runs: dict = {}
+    for row in at_preset:
+        runs.setdefault(group(row), {}).setdefault(row["seed"], {}).update(row)
+    pooled = [r for r in rows if not any(r is p for p in at_preset)]
+    for key, knob in sorted({(group(r), r["knob"]) for r in at_preset}):
+        for run in runs[key].values():
+            pooled.append({**run, "knob": knob, "value": preset_value(knob, key[1])})
+    return pooled
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean, min and max over seeds of every metric, per (source, knob, value, epochs), sorted
-    (rows without a source count as shipped)."""
+    (rows without a source count as shipped); the preset's point pooled (`pool_preset_point`)."""
     keys = ("source", "knob", "value", "epochs")
-    rows = sorted(({"source": "shipped", **r} for r in rows), key=lambda r: [r[k] for k in keys])
+    rows = pool_preset_point([{"source": "shipped", **r} for r in rows])
+    rows = sorted(rows, key=lambda r: [r[k] for k in keys])
     return summarise_over_seeds(rows, keys, METRICS)
+
+
+def batch_table(rows: list[dict], unlabelled=60_000, labelled=1_000, per_step=25) -> str:
+    """Markdown: the batch-size study, one row per batch size: steps an epoch (for the `cpu`
+    preset's 60,000 unlabelled and 1,000 labelled images, 25 of them a step), the pretext task
+    ranked on the same 512 held-out images at every size (top-1, top-5, mean rank of the
+    positive among the 1,023 other views) and the frozen features with 100 labels a class;
+    means over seeds."""
+    metrics = (*RANK_METRICS, "knn_100", "probe_100")
+    rows = [
+        r for r in pool_preset_point(rows) if r["knob"] == "batch_size" and set(metrics) <= set(r)
+    ]
+    summary = summarise_over_seeds(sorted(rows, key=lambda r: r["value"]), ("value",), metrics)
+    lines = [
+        "| batch size N | steps an epoch | seeds | top-1 | top-5 | mean rank | kNN, 100 labels "
+        "| probe, 100 labels |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in summary:
+        steps = plan_batches(unlabelled, labelled, int(e["value"]), per_step).steps
+        lines.append(
+            f"| {e['value']:,.0f} | {steps} | {e['seeds']} | {e['top1']:.1%} | {e['top5']:.1%} "
+            f"| {e['mean_rank']:.1f} | {e['knn_100']:.1%} | {e['probe_100']:.1%} |"
+        )
+    return "\n".join(lines)
 
 
 def lab_rows(rows: list[dict]) -> list[dict]:
