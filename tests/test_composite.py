@@ -93,3 +93,12 @@ def test_the_noise_slices_change_memory_only_not_the_rendering(monkeypatch):
     whole = composite.render_composite(items, seed=7)
     monkeypatch.setattr(composite, "NOISE_SLICE", 2)  # 5 draws instead of 1, in order
     np.testing.assert_array_equal(composite.render_composite(items, seed=7), whole)
+
+
+def test_contrast_polarity_tells_a_light_item_from_a_dark_one():
+    light = np.full((1, 32, 32, 3), 40, "uint8")
+    light[0, 8:24, 8:24] = 220  # a light square on a dark background
+    dark = 255 - light  # a dark square on a light background
+    assert list(composite.contrast_polarity(np.concatenate([light, dark]))) == [1.0, 0.0]
+    with pytest.raises(ValueError, match="shape"):
+        composite.contrast_polarity(np.zeros((2, 32, 32), "uint8"))

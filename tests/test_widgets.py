@@ -237,3 +237,17 @@ def test_settings_lab_says_cached_for_a_run_it_did_not_train(smoke_splits):
     lab = SettingsLab(loaded, smoke_splits)
     lab.run()
     assert lab.results[0]["seconds"] is None and lab._rows()[0][6] == "cached"
+
+
+def test_the_dashboards_stop_button_leaves_html_for_static_viewers():
+    import ipywidgets
+
+    from simclr_lab.faces.dashboard import stop_button
+
+    button = stop_button(ipywidgets)
+    bundle = button._repr_mimebundle_()
+    assert "Stop training" in bundle["text/html"] and "<button disabled>" in bundle["text/html"]
+    clicked = []
+    button.on_click(lambda _: clicked.append(True))
+    button.click()
+    assert clicked == [True]  # still a live button

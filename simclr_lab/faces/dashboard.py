@@ -47,6 +47,21 @@ def in_notebook() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def stop_button(widgets):
+    """The dashboard's "Stop training" button; its saved output also holds the button as HTML,
+    which viewers without widget state (GitHub, Colab before it runs) show instead."""
+    from simclr_lab.faces.widget_output import StaticPicture
+
+    class StopButton(StaticPicture, widgets.Button):
+        def static_data(self) -> dict:
+            return {
+                "text/html": f"<button disabled>{self.description}</button> <small>(in "
+                "JupyterLab, a live button: training stops after the current step)</small>"
+            }
+
+    return StopButton(description="Stop training", button_style="warning", icon="stop")
+
+
 class LiveDashboard(keras.callbacks.Callback):
     """Curves, images/s, ETA and device during `fit`; a Stop button ends training early.
 
@@ -154,9 +169,7 @@ class LiveDashboard(keras.callbacks.Callback):
         import ipywidgets as widgets
         from IPython.display import HTML, display
 
-        self.button = widgets.Button(
-            description="Stop training", button_style="warning", icon="stop"
-        )
+        self.button = stop_button(widgets)
         self.button.on_click(self._request_stop)
         display(self.button)
         self._status = display(HTML("starting…"), display_id=True)

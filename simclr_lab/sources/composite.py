@@ -126,3 +126,21 @@ def _tints(background_luminance: np.ndarray, rng: np.random.Generator) -> np.nda
     room = np.minimum(target, 1 - target)[:, None]  # (n, 1)
     shrink = np.minimum(1.0, room / np.maximum(np.abs(offset).max(axis=1, keepdims=True), 1e-6))
     return np.clip(target[:, None] + offset * shrink, 0, 1).astype("float32")  # rounding
+
+
+def contrast_polarity(images: np.ndarray, margin: float = 0.2) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N,) 1.0 where the item is lighter than its background, 0.0
+    where darker. The background is the border's mean luminance; the item, the pixels whose
+    luminance differs from it by more than `margin` (the composite keeps every item at least
+    0.4 away from its background)."""
+    images = np.asarray(images, dtype="float32") / 255.0
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be (N, H, W, 3); got shape {images.shape}.")
+    luminance = images @ np.array([0.299, 0.587, 0.114], dtype="float32")  # (N, H, W)
+    border = np.concatenate(
+        [luminance[:, 0], luminance[:, -1], luminance[:, :, 0], luminance[:, :, -1]], axis=1
+    ).mean(axis=1)  # (N,)
+    difference = luminance - border[:, None, None]
+    item = np.abs(difference) > margin
+    lighter = np.where(item, difference, 0.0).sum(axis=(1, 2))  # signed sum over the item
+    return (lighter > 0).astype("float32")
