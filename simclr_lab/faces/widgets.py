@@ -269,6 +269,7 @@ class SettingsLab(StaticPicture, widgets.VBox):
             table = ax.table(cellText=rows, colLabels=self.COLUMNS, loc="center")
             table.auto_set_font_size(False)
             table.set_fontsize(7)
+            table.auto_set_column_width(list(range(len(self.COLUMNS))))  # no text over a line
             for (row, _), cell in table.get_celld().items():
                 if row > len(self.study):  # your runs, below the study's
                     cell.set_text_props(fontweight="bold")

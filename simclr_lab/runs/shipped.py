@@ -29,7 +29,12 @@ SHIPPED_DIR = Path(__file__).parents[1] / "shipped"  # simclr_lab/shipped: data,
 WEIGHTS = "model.weights.h5"
 FILES = (WEIGHTS, "settings.json", "history.json", "about.json")
 # The shipped results (not runs), checked against `shipped/checksums.json` when read.
-RESULTS = ("study_results.jsonl", "pretraining_curve.jsonl", "sweep_results.json")
+RESULTS = (
+    "study_results.jsonl",
+    "pretraining_curve.jsonl",
+    "sweep_results.json",
+    "failure_runs.json",
+)
 RESULT_SUMS = "checksums.json"
 
 
