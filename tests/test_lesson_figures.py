@@ -60,3 +60,28 @@ def test_every_figure_in_prose_is_in_the_stored_outputs_or_shipped_results(path)
         if figure not in allowed and not shows(figure, sources)
     ]
     assert missing == [], f"{path.name} quotes figures that no stored output shows: {missing}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
+def test_nbval_compares_at_least_two_outputs_of_every_lesson(path):
+    """Cells marked # NBVAL_CHECK_OUTPUT: nbval compares their outputs on every run, so a
+    lesson whose library changed under it fails instead of keeping stale outputs."""
+    cells = json.loads(path.read_text())["cells"]
+    checked = [
+        c
+        for c in cells
+        if c["cell_type"] == "code" and "".join(c["source"]).startswith("# NBVAL_CHECK_OUTPUT")
+    ]
+    assert len(checked) >= 2 and all(c.get("outputs") for c in checked)
+
+
+def test_every_widget_output_leaves_a_picture_or_html():
+    """What GitHub and Colab show of a widget: its saved picture or HTML, never only text."""
+    widget = "application/vnd.jupyter.widget-view+json"
+    for path in LESSONS:
+        for cell in json.loads(path.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if widget in data:
+                    static = {"image/png", "text/html"} & set(data)
+                    assert static, f"{path.name}: a widget saved as text only"
