@@ -13,9 +13,11 @@ def test_every_compared_run_of_the_cpu_preset_ships_under_its_own_key():
     assert (short.pretrain.epochs, short.data.num_unlabelled) == (4, 10_000)
     splits = load_splits(short.data)
     shipped = failures.load_shipped()
+    float32 = short.replace(**{"model.precision": "float32"})  # a CPU without bfloat16
     for name, changes in failures.RUNS.items():
         key = failures.run_key(short.replace(**changes), splits)
         assert key in shipped and shipped[key]["name"] == name, name
+        assert failures.run_key(float32.replace(**changes), splits) == key
         run = shipped[key]
         assert len(run["history"]["val_c_acc"]) == 4 and 0 < run["probe"] < 1
         assert {"alignment", "uniformity", "std", "rank", "knn"} <= set(run)
@@ -34,6 +36,6 @@ def test_a_run_that_does_not_ship_trains_then_loads_from_the_cache(
     lines = failures.table({**first, "again": again["SimCLR (preset)"]}).splitlines()
     assert lines[0].split()[:3] == ["run", "loss", "contr.acc"] and lines[2].endswith("cached")
     key = failures.run_key(short, smoke_splits)
-    shipped = {key: {**first["SimCLR (preset)"], "name": "SimCLR (preset)"}}
+    shipped = {key: {**first["SimCLR (preset)"], "name": "SimCLR (preset)", "precision": "x"}}
     loaded = failures.runs(["SimCLR (preset)"], short, smoke_splits, shipped=shipped)
-    assert loaded["SimCLR (preset)"]["came"] == "shipped"
+    assert loaded["SimCLR (preset)"]["came"] == "shipped (x)"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from simclr_lab import diagnostics, evaluate
 from simclr_lab.runs import train
-from simclr_lab.runs.cache import atomic_write_text
-from simclr_lab.runs.shipped import SHIPPED_DIR, seal_results, verified_result
+from simclr_lab.runs.cache import atomic_write_text, settings_key
+from simclr_lab.runs.shipped import SHIPPED_DIR, match_key, seal_results, verified_result
 
 SHIPPED_RESULTS = SHIPPED_DIR / "failure_runs.json"
 NO_COLOUR = {
@@ -49,9 +49,10 @@ def short_config(config):
 
 
 def run_key(config, splits) -> str:
-    """The cache folder name of `config`'s pretraining on `splits`: what a shipped result
-    must match to stand for it."""
-    return train.pretraining_run(config, splits).path.name
+    """A hash of what `config`'s pretraining on `splits` depends on, but for the arithmetic
+    (`shipped.match_key`), as for the shipped runs: what a shipped result must match to stand
+    for it, on a CPU with bfloat16 or without."""
+    return settings_key(match_key(train.pretraining_run(config, splits).settings))
 
 
 def watched(config, splits):
@@ -97,7 +98,7 @@ def runs(names, config, splits, shipped=None) -> dict:
         run_config = config.replace(**changes)
         key = run_key(run_config, splits)
         if key in shipped:
-            found[name] = {**shipped[key], "came": "shipped"}
+            found[name] = {**shipped[key], "came": f"shipped ({shipped[key]['precision']})"}
         else:
             found[name] = measure(watched(run_config, splits), splits)
     return found
@@ -131,6 +132,7 @@ def ship(config, splits, path=SHIPPED_RESULTS, log=print) -> Path:
         run_config = config.replace(**changes)
         shipped[run_key(run_config, splits)] = {
             "name": name,
+            "precision": train.precision(run_config),
             **measure(watched(run_config, splits), splits),
         }
         log(f"{name}: {shipped[run_key(run_config, splits)]['came']}")
