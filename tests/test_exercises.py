@@ -310,7 +310,16 @@ def test_the_course_has_at_least_five_checked_exercises():
 
 @pytest.mark.parametrize("lesson, answer, check", lesson_exercises())
 def test_each_lessons_worked_answer_passes_its_check(lesson, answer, check, capsys):
-    namespace = {"np": np, "exercises": exercises}
+    namespace = {"np": np, "exercises": exercises, "keras": keras, "ops": keras.ops}
+    notebook = json.loads((ROOT / "notebooks" / f"{lesson}.ipynb").read_text())
+    for cell in notebook["cells"]:  # a lesson's own classes that an answer builds on
+        source = "".join(cell["source"])
+        if (
+            cell["cell_type"] == "code"
+            and source.startswith("class ")
+            and "NotWritten" not in source
+        ):
+            exec(source, namespace)
     exec(answer, namespace)
     exec(check, namespace)  # the lesson's check cell: it sets `passed`
     assert namespace["passed"] is True, capsys.readouterr().out
@@ -363,6 +372,24 @@ class NoTemperature(Step):
         return super().contrastive(z1, z2, 1.0)
 
 
+class InfoNCEStep(Step):
+    def contrastive(self, z1, z2, temperature):
+        u, v = keras.ops.normalize(z1, axis=1), keras.ops.normalize(z2, axis=1)
+        s = keras.ops.matmul(u, keras.ops.transpose(v))
+        s = s / temperature
+        targets = keras.ops.arange(keras.ops.shape(s)[0])
+        rows = keras.ops.sparse_categorical_crossentropy(targets, s, from_logits=True)
+        cols = keras.ops.sparse_categorical_crossentropy(
+            targets, keras.ops.transpose(s), from_logits=True
+        )
+        return (keras.ops.mean(rows) + keras.ops.mean(cols)) / 2
+
+
+class NotWrittenStep(Step):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        raise exercises.NotWritten("write InfoNCE.")
+
+
 class WrongOutputs(Step):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         z1, z2 = y_pred  # call returns three tensors
@@ -380,6 +407,20 @@ class WrongOutputs(Step):
 )
 def test_check_training_step(model_class, said, capsys):
     passed, printed = verdict(exercises.check_training_step, model_class, capsys)
+    assert passed == (said == "equals ContrastiveModel's") and said in printed
+
+
+@pytest.mark.parametrize(
+    "model_class, said",
+    [
+        (InfoNCEStep, "equals ContrastiveModel's"),
+        (Step, "that is NT-Xent (2N - 2 negatives); this step uses InfoNCE"),
+        (NotWrittenStep, "compute_loss is not written yet: write InfoNCE."),
+    ],
+)
+def test_check_training_step_of_the_references_loss(model_class, said, capsys):
+    check = lambda m: exercises.check_training_step(m, loss_name="infonce")  # noqa: E731
+    passed, printed = verdict(check, model_class, capsys)
     assert passed == (said == "equals ContrastiveModel's") and said in printed
 
 

@@ -10,6 +10,7 @@ LESSONS = [
     "01_augmentations.ipynb",
     "02_encoder.ipynb",
     "03_contrastive_loss.ipynb",
+    "03b_training_step.ipynb",
     "04_linear_probe.ipynb",
     "05_finetuning.ipynb",
     "06_comparison.ipynb",
