@@ -24,36 +24,31 @@ def verdict(check, fn, capsys):
 # ---- answers a learner might write --------------------------------------------------------
 
 
-def nt_xent_right(z1, z2, temperature):
-    z = np.concatenate([z1, z2])
-    z = z / np.linalg.norm(z, axis=1, keepdims=True)
-    logits = z @ z.T / temperature
-    np.fill_diagonal(logits, -np.inf)
-    n = len(z1)
-    positives = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
-    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    return -log_softmax[np.arange(2 * n), positives].mean()
-
-
-def nt_xent_no_mask(z1, z2, temperature):
-    z = np.concatenate([z1, z2])
-    z = z / np.linalg.norm(z, axis=1, keepdims=True)
-    logits = z @ z.T / temperature
-    n = len(z1)
-    positives = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
-    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    return -log_softmax[np.arange(2 * n), positives].mean()
-
-
-def nt_xent_unnormalised(z1, z2, temperature):
+def nt_xent_rows(z1, z2, temperature, normalise=True, mask=True):
+    """A learner's NT-Xent, each row's loss (2N,), with two of the usual mistakes as switches."""
     z = np.concatenate([z1, z2]).astype("float64")
+    if normalise:
+        z = z / np.linalg.norm(z, axis=1, keepdims=True)
     logits = z @ z.T / temperature
-    np.fill_diagonal(logits, -np.inf)
+    if mask:
+        np.fill_diagonal(logits, -np.inf)
     n = len(z1)
     positives = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
     top = logits.max(axis=1, keepdims=True)
     log_softmax = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
-    return -log_softmax[np.arange(2 * n), positives].mean()
+    return -log_softmax[np.arange(2 * n), positives]
+
+
+def nt_xent_right(z1, z2, temperature):
+    return nt_xent_rows(z1, z2, temperature).mean()
+
+
+def nt_xent_no_mask(z1, z2, temperature):
+    return nt_xent_rows(z1, z2, temperature, mask=False).mean()
+
+
+def nt_xent_unnormalised(z1, z2, temperature):
+    return nt_xent_rows(z1, z2, temperature, normalise=False).mean()
 
 
 def nt_xent_twice(z1, z2, temperature):
@@ -61,24 +56,11 @@ def nt_xent_twice(z1, z2, temperature):
 
 
 def nt_xent_one_direction(z1, z2, temperature):
-    z = np.concatenate([z1, z2])
-    z = z / np.linalg.norm(z, axis=1, keepdims=True)
-    logits = z @ z.T / temperature
-    np.fill_diagonal(logits, -np.inf)
-    n = len(z1)
-    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    return -log_softmax[np.arange(n), np.arange(n, 2 * n)].mean()
+    return nt_xent_rows(z1, z2, temperature)[: len(z1)].mean()  # view 1's anchors only
 
 
 def nt_xent_per_row(z1, z2, temperature):
-    z = np.concatenate([z1, z2])
-    z = z / np.linalg.norm(z, axis=1, keepdims=True)
-    logits = z @ z.T / temperature
-    np.fill_diagonal(logits, -np.inf)
-    n = len(z1)
-    positives = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
-    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    return -log_softmax[np.arange(2 * n), positives]  # (2N,): not yet averaged
+    return nt_xent_rows(z1, z2, temperature)  # (2N,): not yet averaged
 
 
 def stub(*args):
@@ -165,60 +147,36 @@ def test_color_affine_answer_is_the_librarys():
 # ---- kNN ----------------------------------------------------------------------------------
 
 
-def knn_right(train, labels, test, k, tau):
-    train = train / np.linalg.norm(train, axis=1, keepdims=True)
-    test = test / np.linalg.norm(test, axis=1, keepdims=True)
-    sims = test @ train.T
-    predictions = []
-    for row in sims:
-        nearest = np.argsort(-row)[:k]
-        votes = np.bincount(labels[nearest], weights=np.exp(row[nearest] / tau), minlength=3)
-        predictions.append(votes.argmax())
-    return np.array(predictions)
-
-
-def knn_farthest(train, labels, test, k, tau):
-    train = train / np.linalg.norm(train, axis=1, keepdims=True)
-    test = test / np.linalg.norm(test, axis=1, keepdims=True)
+def knn_votes(train, labels, test, k, tau, normalise=True, farthest=False, weighted=True):
+    """A learner's weighted kNN, with three of the usual mistakes as switches."""
+    if normalise:
+        train = train / np.linalg.norm(train, axis=1, keepdims=True)
+        test = test / np.linalg.norm(test, axis=1, keepdims=True)
     predictions = []
     for row in test @ train.T:
-        nearest = np.argsort(row)[:k]  # ascending: the least similar first
-        votes = np.bincount(labels[nearest], weights=np.exp(row[nearest] / tau), minlength=3)
-        predictions.append(votes.argmax())
+        nearest = np.argsort(row if farthest else -row)[:k]
+        weights = np.exp((row[nearest] - row[nearest].max()) / tau) if weighted else None
+        predictions.append(np.bincount(labels[nearest], weights=weights, minlength=3).argmax())
     return np.array(predictions)
 
 
-def knn_majority(train, labels, test, k, tau):
-    train = train / np.linalg.norm(train, axis=1, keepdims=True)
-    test = test / np.linalg.norm(test, axis=1, keepdims=True)
-    nearest = np.argsort(-(test @ train.T), axis=1)[:, :k]
-    return np.array([np.bincount(labels[row], minlength=3).argmax() for row in nearest])
+def knn_right(train, labels, test, k, tau):
+    return knn_votes(train, labels, test, k, tau)
 
 
 @pytest.mark.parametrize(
     "fn, said",
     [
         (knn_right, "✓"),
-        (knn_farthest, "least similar"),
-        (knn_majority, "one vote"),
-        (lambda tr, y, te, k, tau: _knn_unnormalised(tr, y, te, k, tau), "not normalised"),
+        (lambda *args: knn_votes(*args, farthest=True), "least similar"),
+        (lambda *args: knn_votes(*args, weighted=False), "one vote"),
+        (lambda *args: knn_votes(*args, normalise=False), "not normalised"),
         (lambda tr, y, te, k, tau: np.zeros((len(te), 3)), "returned shape (12, 3)"),
     ],
 )
 def test_check_knn(fn, said, capsys):
     passed, printed = verdict(exercises.check_knn, fn, capsys)
     assert passed == (said == "✓") and said in printed
-
-
-def _knn_unnormalised(train, labels, test, k, tau):
-    sims = test @ train.T
-    predictions = []
-    for row in sims:
-        nearest = np.argsort(-row)[:k]
-        weights = np.exp((row[nearest] - row[nearest].max()) / tau)  # kept finite
-        votes = np.bincount(labels[nearest], weights=weights, minlength=3)
-        predictions.append(votes.argmax())
-    return np.array(predictions)
 
 
 # ---- alignment and uniformity -------------------------------------------------------------
