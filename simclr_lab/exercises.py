@@ -1,11 +1,10 @@
 """Exercises: the learner writes a piece of the recipe in NumPy, and a check runs it.
 
-Each `check_*(fn) -> bool` calls the learner's function on fixed inputs, compares it with the
-library's answer and prints one sentence: a tick, or the first thing wrong. Typical mistakes
-(a missing normalisation, the diagonal not masked, the temperature applied twice, one
-direction of the loss only, ...) are each computed on the same inputs and named when the
-learner's output matches one of them; anything else is named by its shape or its distance
-from the answer. A stub that raises `NotWritten` gets the sentence of what to write.
+Each `check_*(fn) -> bool` runs the learner's function on fixed inputs against the library's
+answer and prints one sentence: a tick, or the first thing wrong. Typical mistakes (no
+normalisation, the diagonal not masked, the temperature twice, one direction only, ...) are
+computed on the same inputs and named when the output matches one; anything else is named by
+its shape or distance. A stub that raises `NotWritten` gets the sentence of what to write.
 
 | lesson | check | the learner writes |
 | --- | --- | --- |
@@ -44,6 +43,12 @@ def _log_softmax_ce(logits, targets):
     return log_z - logits[np.arange(len(logits)), targets]
 
 
+def _said(error) -> str:
+    """An error's own message in one line (Keras wraps one raised in `call` in bold)."""
+    text = str(error).split("\x1b[1m", 1)[-1].split("\x1b[0m", 1)[0]
+    return (text.strip().splitlines() or [""])[0]
+
+
 def _close(got, expected) -> bool:
     got, expected = np.asarray(got, "float64"), np.asarray(expected, "float64")
     return got.shape == expected.shape and np.allclose(got, expected, rtol=TOLERANCE, atol=1e-6)
@@ -56,9 +61,9 @@ def _call(name: str, fn, *args):
     try:
         out = fn(*args)
     except NotWritten as stub:
-        return None, f"{name} is not written yet: {stub}"
+        return None, f"{name} is not written yet: {_said(stub)}"
     except Exception as error:  # the learner's bug, named in one line
-        return None, f"{name} raised {type(error).__name__}: {str(error).splitlines()[0]}"
+        return None, f"{name} raised {type(error).__name__}: {_said(error)}"
     if out is None:
         return None, f"{name} returned None: end it with `return ...`."
     try:
@@ -108,8 +113,7 @@ def color_affine_inputs(seed: int = 0):
 
 
 def check_color_affine(fn) -> bool:
-    """fn(images (B, H, W, 3), scale (B, 1, 1), mixing (B, 3, 3)) -> (B, H, W, 3): every
-    pixel (a row of 3) times (scale * I + mixing), clipped to [0, 1]."""
+    """fn(images (B, H, W, 3), scale (B, 1, 1), mixing (B, 3, 3)) -> pixel @ (s I + J), clipped."""
     images, scale, mixing = color_affine_inputs()
     x = images.astype("float64")
     matrix = scale * np.eye(3) + mixing  # (B, 3, 3)
@@ -267,10 +271,10 @@ def check_training_step(model_class, temperature: float = 0.2, loss_name="ntxent
         learner = model_class(encoder, head, probe, *augmenters(), temperature)
         got = _step_loss(learner, x, y)
     except NotWritten as stub:
-        print(f"compute_loss is not written yet: {stub}")
+        print(f"your step is not written yet: {_said(stub)}")
         return False
     except Exception as error:  # the learner's bug, named in one line
-        print(f"Your model raised {type(error).__name__}: {str(error).splitlines()[0]}")
+        print(f"Your model raised {type(error).__name__}: {_said(error)}")
         return False
     right = (
         f"your step's loss {got:.4f} equals ContrastiveModel's {expected:.4f} to within "
@@ -283,8 +287,7 @@ def check_training_step(model_class, temperature: float = 0.2, loss_name="ntxent
 
 
 def knn_inputs(seed: int = 0):
-    """40 training features (d = 5) of 3 classes, lengths scaled by 0.3 to 1.5, their labels,
-    and 12 test features."""
+    """40 training features (d = 5) of 3 classes, scaled by 0.3-1.5; labels; 12 test features."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(3, 5))
     labels = rng.integers(0, 3, 40)
@@ -367,8 +370,7 @@ def check_alignment(fn) -> bool:
 
 
 def check_uniformity(fn) -> bool:
-    """fn(u (N, d)) -> log of the mean over pairs i < j of exp(-2 ||u_i - u_j||^2), rows
-    normalised (t = 2, as Wang and Isola)."""
+    """fn(u (N, d)) -> log mean over pairs i < j of exp(-2 ||u_i - u_j||^2), rows normalised."""
     u, _ = embedding_inputs(1)
     a = _unit(u.astype("float64"))
     squared = np.maximum(2 - 2 * a @ a.T, 0)

@@ -373,7 +373,7 @@ def test_check_training_step(model_class, said, capsys):
     [
         (InfoNCEStep, "equals ContrastiveModel's"),
         (Step, "that is NT-Xent (2N - 2 negatives); this step uses InfoNCE"),
-        (NotWrittenStep, "compute_loss is not written yet: write InfoNCE."),
+        (NotWrittenStep, "your step is not written yet: write InfoNCE."),
     ],
 )
 def test_check_training_step_of_the_references_loss(model_class, said, capsys):
