@@ -11,12 +11,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))  # mathml.py
 
 project = "simclr-lab"
 author = "the simclr-lab authors"
 copyright = "the simclr-lab authors, Apache-2.0"
 
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "mathml",
+]
+html_math_renderer = "mathml"  # formulas drawn by the browser, no script fetched
 root_doc = "docs/index"
 include_patterns = ["docs/*.md", "notebooks/*.ipynb", "benchmarks/*.md"]
 exclude_patterns = ["docs/_build", "**/.ipynb_checkpoints"]

@@ -65,6 +65,14 @@ def test_a_widget_shows_as_its_picture_and_no_script_is_fetched(site):
     )
     assert pictures == figures  # every stored picture, the widgets' among them
     assert "unpkg" not in lesson and "jsdelivr" not in lesson
+    assert "<math" in lesson  # the colour affine's formula, as MathML
+
+
+@pytest.mark.slow
+def test_the_losses_formulas_are_mathml(site):
+    lesson = (site / "notebooks" / "03_contrastive_loss.html").read_text()
+    assert lesson.count('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block"') >= 4
+    assert "tex-mml" not in lesson and "jsdelivr" not in lesson  # no MathJax fetched
 
 
 @pytest.mark.slow
