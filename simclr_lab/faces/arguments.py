@@ -177,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         "study",
         formatter_class=_Formatter,
         epilog=_example("""simclr-lab study --point temperature=0.5 --seed 1 --epochs 4"""),
-        help="one knob at a time (temperature, crop, colour, greyscale): contrastive vs "
-        "frozen accuracy, appended to a results file",
+        help="one knob at a time (temperature, crop, colour, greyscale, batch size): "
+        "contrastive vs frozen accuracy, appended to a results file",
     )
     study.add_argument(
         "--point",
