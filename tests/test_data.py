@@ -1,4 +1,5 @@
 import dataclasses
+import gc
 import gzip
 
 import numpy as np
@@ -179,6 +180,20 @@ def test_a_second_composite_load_shares_the_rendered_images(fake_fashion_mnist):
     config = DataConfig(source="fashion_mnist_composite", image_size=32, labels_per_class=2)
     first = data.load_splits(config)
     shorter = data.load_splits(dataclasses.replace(config, num_unlabelled=30))
-    assert np.shares_memory(first.unlabelled, shorter.unlabelled)  # rendered once
+    assert np.shares_memory(first.unlabelled, shorter.unlabelled)  # rendered once, no copy
     np.testing.assert_array_equal(first.unlabelled[:30], shorter.unlabelled)
     assert not first.unlabelled.flags.writeable  # nobody can change the shared copy
+    assert not shorter.unlabelled.flags.writeable
+
+
+def test_a_subset_alone_does_not_keep_all_rendered_images(fake_fashion_mnist):
+    config = DataConfig(
+        source="fashion_mnist_composite", image_size=32, labels_per_class=2, num_unlabelled=30
+    )
+    shorter = data.load_splits(config)
+    assert shorter.unlabelled.base is None  # its own 30 images, not a view of all 60
+    gc.collect()
+    (train_images, _), _ = data._RENDERED[data.find_fashion_mnist()]
+    assert train_images() is None  # the 60 rendered training images were freed
+    again = data.load_splits(config)  # rendered again, the same images
+    np.testing.assert_array_equal(again.unlabelled, shorter.unlabelled)

@@ -7,12 +7,12 @@ once, kept in memory; a folder of one's own images is memory-mapped, `simclr_lab
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
 import os
 import socket
 import struct
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,7 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
         return folder_splits(config, cache_dir)
     if config.source == "synthetic":
         return _synthetic_splits(config)
+    copy_subsets = True  # a split's first images, copied: the rest can then be freed
     if config.source in ("fashion_mnist", "fashion_mnist_composite"):
         folder = find_fashion_mnist()
         origin = str(folder or "Keras' download")
@@ -58,6 +59,9 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
             (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
             train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
         else:
+            # held by other splits: a subset of them costs nothing; else it is copied, so
+            # that the rest can be freed
+            copy_subsets = not _rendered_and_held(folder)
             (train_x, train_y), (test_x, test_y) = rendered_composite(folder)
             if config.image_size != composite.IMAGE_SIZE:
                 train_x, test_x = (resize(x, config.image_size) for x in (train_x, test_x))
@@ -77,10 +81,10 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
     labelled = balanced_subset(pool_y, config.labels_per_class, len(names), config.seed)
     return Splits(
         source=config.source,
-        unlabelled=_take(unlabelled, config.num_unlabelled),
+        unlabelled=_take(unlabelled, config.num_unlabelled, copy_subsets),
         labelled_images=pool_x[labelled],
         labelled_labels=pool_y[labelled].astype("int32"),
-        test_images=_take(test_x, config.num_test),
+        test_images=_take(test_x, config.num_test, copy_subsets),
         test_labels=_take(test_y, config.num_test).astype("int32"),
         class_names=names,
         unlabelled_labels=(
@@ -90,17 +94,33 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
     )
 
 
-@functools.lru_cache(maxsize=1)
+_RENDERED: dict = {}  # folder -> (weak references to the two image arrays, the labels)
+
+
+def _rendered_and_held(folder: Path | None) -> bool:
+    """Whether the composite from `folder` is rendered and still held by some split."""
+    held = _RENDERED.get(folder)
+    return held is not None and all(ref() is not None for ref in held[0])
+
+
 def rendered_composite(folder: Path | None):
     """((train_x, train_y), (test_x, test_y)): Fashion-MNIST from `folder` as the composite,
-    images (60000 | 10000, 32, 32, 3) uint8, rendered once a process and read-only: a second
-    `load_splits` (a shorter run's subset, another label draw) shares them instead of
-    rendering and holding another copy."""
+    images (60000 | 10000, 32, 32, 3) uint8, read-only. Rendered once and shared for as long
+    as some split still holds them (a second `load_splits` for a shorter run or another label
+    draw shares them instead of rendering another copy); once none does, they are freed, so
+    a kernel that keeps only a 10,000-image subset does not hold all 60,000."""
+    held = _RENDERED.get(folder)
+    if held is not None:
+        (train_ref, test_ref), (train_y, test_y) = held
+        train_x, test_x = train_ref(), test_ref()
+        if train_x is not None and test_x is not None:
+            return (train_x, train_y), (test_x, test_y)
     (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
     train_x = composite.render_composite(train_x, composite.TRAIN_SEED)
     test_x = composite.render_composite(test_x, composite.TEST_SEED)
     for array in (train_x, train_y, test_x, test_y):
         array.flags.writeable = False
+    _RENDERED[folder] = ((weakref.ref(train_x), weakref.ref(test_x)), (train_y, test_y))
     return (train_x, train_y), (test_x, test_y)
 
 
@@ -113,12 +133,18 @@ def hold_out_validation(images: np.ndarray, labels: np.ndarray):
     return (images[rest], labels[rest]), (images[held], labels[held])
 
 
-def _take(array: np.ndarray, count: int | None) -> np.ndarray:
-    if count is None:
+def _take(array: np.ndarray, count: int | None, copy: bool = False) -> np.ndarray:
+    """The first `count` items (all for None): a view, or with `copy` an array of their own
+    when they are fewer than all (read-only if `array` is)."""
+    if count is None or count == len(array):
         return array
     if count > len(array):
         raise ValueError(f"Asked for {count:,} images but the split has {len(array):,}.")
-    return array[:count]
+    if not copy:
+        return array[:count]
+    part = array[:count].copy()
+    part.flags.writeable = array.flags.writeable
+    return part
 
 
 def _synthetic_splits(config: DataConfig) -> Splits:
