@@ -99,25 +99,40 @@ def _fewer_malloc_arenas() -> None:
     """Under JAX, let glibc keep 2 memory arenas instead of up to 8 a core: XLA's many
     threads each grew one, and a JAX comparison peaked 20% above TensorFlow's for it (1.21
     against 1.02 GiB for the smoke phases; 1.03 with 2 arenas). Before any thread starts."""
-    if os.environ.get("KERAS_BACKEND") != "jax" or not sys.platform.startswith("linux"):
+    if os.environ.get("KERAS_BACKEND") != "jax":
         return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (musl): its allocator has no arenas to limit
-        return
-    libc.mallopt(-8, 2)  # M_ARENA_MAX
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
 
 
 def _system_allocator_in_notebooks() -> None:
     """In a notebook kernel on TensorFlow, let its oneDNN kernels allocate from the system
-    instead of a pool that keeps the largest step's buffers for the kernel's whole life: a
-    lesson's kernel then holds about 300 MB less after a training cell (lesson 4 peaked at
-    1.47 GiB with the pool), for a pretraining step about 15% slower (2-core Intel Xeon).
-    A command or script keeps the faster pool. Before TensorFlow is imported."""
-    if "ipykernel" in sys.modules:  # harmless on JAX: TensorFlow reads it only if it runs
-        os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
+    instead of a pool that keeps the largest step's buffers for the kernel's whole life, and
+    fix glibc's thresholds, whose automatic ones returned and refetched the buffers each step.
+    Measured on one core of the 2-core Intel Xeon in float32, the lessons as Binder runs them:
+    lesson 4 peaked at 1.38 GiB instead of 1.48 in the same time, and lesson 3b's 60 steps
+    took 57 s as with the pool (99 s with the system allocator alone). A command or a script
+    keeps the pool. Before TensorFlow is imported."""
+    if "ipykernel" not in sys.modules:
+        return
+    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")  # read only by TensorFlow
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: larger blocks come from and go back to
+        libc.mallopt(-1, 64 << 20)  # the system; M_TRIM_THRESHOLD: keep up to this much free
+
+
+def _glibc():
+    """The C library on Linux with glibc, else None (musl has no arenas or thresholds)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
 
 
 _fewer_malloc_arenas()

@@ -4,7 +4,6 @@ cached or shipped, resumed when one was interrupted, trained and stored otherwis
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,15 +207,12 @@ def _release_compiled_steps() -> None:
 
 
 def _return_freed_memory() -> None:
-    """glibc keeps freed pages for reuse; hand them back to the system (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
+    """glibc keeps freed pages for reuse; hand them back to the system (glibc only)."""
+    from simclr_lab import _glibc
 
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl): nothing kept to hand back
-        return
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _load_shipped(phase: Phase, log) -> PhaseResult | None:
