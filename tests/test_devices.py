@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 
 from simclr_lab.encoder import get_encoder
@@ -31,3 +35,22 @@ def test_auto_precision_follows_the_hardware(monkeypatch, gpus, flags, expected)
     assert get_preset("smoke", **{"model.precision": "auto"}).model.precision == expected
     encoder = get_encoder(16, 32, devices.resolve_precision("auto"))
     assert encoder.layers[0].dtype_policy.name == expected
+
+
+ALLOCATOR = """
+import os, sys
+if sys.argv[1] == "kernel":
+    import ipykernel  # noqa: F401  (as in a notebook's kernel)
+import simclr_lab  # noqa: F401
+print(os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR"))
+"""
+
+
+@pytest.mark.parametrize("where, expected", [("kernel", "1"), ("script", "None")])
+def test_only_a_notebook_kernel_trades_the_onednn_pool_for_memory(where, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"}
+    ran = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR, where], capture_output=True, text=True, env=env
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip().splitlines()[-1] == expected
