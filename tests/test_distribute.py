@@ -223,9 +223,9 @@ def test_two_processes_on_loopback_agree_with_one(tmp_path):
         _start([WORKER, "pretrain", "all", tmp_path / f"cache{i}", coordinator, 2, i], 2)
         for i in range(2)
     ]
-    first, second = _finish(runs, limit_s=900)
+    runs.append(_start([WORKER, "pretrain", "1", tmp_path / "cache-one"], 1))  # alongside
+    first, second, one = _finish(runs, limit_s=900)
     seconds = time.monotonic() - start
-    one = _worker(1, "pretrain", "1", tmp_path / "cache-one", limit_s=600)
     assert "data-parallel on 4 devices" in first["spread"] and "in 2 processes" in first["spread"]
     assert "global batch 64 = 16 per device x 4" in first["dashboard"]
     assert first["history"] == second["history"]  # one program: the same numbers in both
@@ -245,7 +245,8 @@ def test_two_processes_on_loopback_agree_with_one(tmp_path):
     # step for all but 1%, and a few steps at most.
     assert median < 1e-4 and near_all < 1e-3 and largest < 1e-2, (median, near_all, largest)
     print(
-        f"two processes: {seconds:.0f} s; weights apart: median {median:.2g}, most {largest:.2g}"
+        f"two processes beside one: {seconds:.0f} s; "
+        f"weights apart: median {median:.2g}, most {largest:.2g}"
     )
 
 
@@ -255,22 +256,31 @@ def test_compare_smoke_on_2_devices_matches_one_device(tmp_path):
     devices: the same figures as on one device. The baseline and the first pretraining steps
     agree to rounding; Adam then turns rounding into ~lr weight differences, which move a few
     of the 300 test predictions of these near-chance one-epoch models."""
-    metrics = {}
-    for devices in ("1", "all"):
-        out = tmp_path / f"out-{devices}"
+    processes = {}
+    for devices in ("1", "all"):  # side by side: each leaves the other core idle at times
         args = ["-m", "simclr_lab", "compare", "--preset", "smoke", "--devices", devices]
         args += ["--set", "pretrain.epochs=1", "--set", "supervised.epochs=1", "--quiet"]
-        args += ["--out", out, "--cache-dir", tmp_path / f"cache-{devices}"]
-        process = _start(args, 2)
-        try:
-            process.wait(timeout=900)
-        finally:
+        args += ["--out", tmp_path / f"out-{devices}"]
+        args += ["--cache-dir", tmp_path / f"cache-{devices}"]
+        processes[devices] = _start(args, 2)
+    deadline, printed = time.monotonic() + 900, {}
+    try:
+        for process in processes.values():
+            process.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        for process in processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
-        printed, err = _printed(process)
+                process.wait()
+    for devices, process in processes.items():
+        printed[devices], err = _printed(process)
         assert process.returncode == 0, err[-4000:]
-        metrics[devices] = json.loads((out / "metrics.json").read_text())
-    assert "global batch 128 = 64 per device x 2 (a pretraining step: 112 + 16" in printed
+    metrics = {
+        devices: json.loads((tmp_path / f"out-{devices}" / "metrics.json").read_text())
+        for devices in processes
+    }
+    shown = printed["all"]
+    assert "global batch 128 = 64 per device x 2 (a pretraining step: 112 + 16" in shown
     one, two = metrics["1"], metrics["all"]
     assert (one["devices"], two["devices"]) == (1, 2)
     for name, values in one["phases"]["baseline"]["history"].items():
