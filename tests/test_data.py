@@ -193,7 +193,6 @@ def test_a_subset_alone_does_not_keep_all_rendered_images(fake_fashion_mnist):
     shorter = data.load_splits(config)
     assert shorter.unlabelled.base is None  # its own 30 images, not a view of all 60
     gc.collect()
-    (train_images, _), _ = data._RENDERED[data.find_fashion_mnist()]
-    assert train_images() is None  # the 60 rendered training images were freed
+    assert data._held_render(data.find_fashion_mnist()) is None  # all 60 rendered were freed
     again = data.load_splits(config)  # rendered again, the same images
     np.testing.assert_array_equal(again.unlabelled, shorter.unlabelled)

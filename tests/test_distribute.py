@@ -63,16 +63,16 @@ def _printed(process) -> tuple[str, str]:
     return texts[0], texts[1]
 
 
-def _finish(processes: list, limit_s: float) -> list:
-    """Each process's last stdout line as JSON; all are stopped once `limit_s` has passed."""
-    deadline, outputs = time.monotonic() + limit_s, []
+def _wait(processes: list, limit_s: float) -> list[str]:
+    """Each process's stdout once all have ended well; all are stopped after `limit_s`."""
+    deadline, printed = time.monotonic() + limit_s, []
     try:
         for process in processes:
             process.wait(timeout=max(deadline - time.monotonic(), 1))
         for process in processes:
             out, err = _printed(process)
             assert process.returncode == 0, err[-4000:]
-            outputs.append(json.loads(out.strip().splitlines()[-1]))
+            printed.append(out)
     except subprocess.TimeoutExpired:
         pytest.fail(f"still running after {limit_s:.0f} s; stopped")
     finally:
@@ -80,7 +80,12 @@ def _finish(processes: list, limit_s: float) -> list:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-    return outputs
+    return printed
+
+
+def _finish(processes: list, limit_s: float) -> list:
+    """Each process's last stdout line as JSON; all are stopped once `limit_s` has passed."""
+    return [json.loads(out.strip().splitlines()[-1]) for out in _wait(processes, limit_s)]
 
 
 def _worker(devices: int, *args, limit_s: float = 600, backend: str = "jax"):
@@ -256,31 +261,19 @@ def test_compare_smoke_on_2_devices_matches_one_device(tmp_path):
     devices: the same figures as on one device. The baseline and the first pretraining steps
     agree to rounding; Adam then turns rounding into ~lr weight differences, which move a few
     of the 300 test predictions of these near-chance one-epoch models."""
-    processes = {}
+    processes = []
     for devices in ("1", "all"):  # side by side: each leaves the other core idle at times
         args = ["-m", "simclr_lab", "compare", "--preset", "smoke", "--devices", devices]
         args += ["--set", "pretrain.epochs=1", "--set", "supervised.epochs=1", "--quiet"]
         args += ["--out", tmp_path / f"out-{devices}"]
         args += ["--cache-dir", tmp_path / f"cache-{devices}"]
-        processes[devices] = _start(args, 2)
-    deadline, printed = time.monotonic() + 900, {}
-    try:
-        for process in processes.values():
-            process.wait(timeout=max(deadline - time.monotonic(), 1))
-    finally:
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-    for devices, process in processes.items():
-        printed[devices], err = _printed(process)
-        assert process.returncode == 0, err[-4000:]
+        processes.append(_start(args, 2))
+    printed = _wait(processes, limit_s=900)[1]
+    assert "global batch 128 = 64 per device x 2 (a pretraining step: 112 + 16" in printed
     metrics = {
         devices: json.loads((tmp_path / f"out-{devices}" / "metrics.json").read_text())
-        for devices in processes
+        for devices in ("1", "all")
     }
-    shown = printed["all"]
-    assert "global batch 128 = 64 per device x 2 (a pretraining step: 112 + 16" in shown
     one, two = metrics["1"], metrics["all"]
     assert (one["devices"], two["devices"]) == (1, 2)
     for name, values in one["phases"]["baseline"]["history"].items():

@@ -201,17 +201,12 @@ def _release_compiled_steps() -> None:
 
     import jax
 
-    jax.clear_caches()
-    gc.collect()
-    _return_freed_memory()
-
-
-def _return_freed_memory() -> None:
-    """glibc keeps freed pages for reuse; hand them back to the system (glibc only)."""
     from simclr_lab import _glibc
 
+    jax.clear_caches()
+    gc.collect()
     libc = _glibc()
-    if libc is not None:
+    if libc is not None:  # glibc keeps freed pages for reuse: hand them back
         libc.malloc_trim(0)
 
 

@@ -51,7 +51,7 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
         return folder_splits(config, cache_dir)
     if config.source == "synthetic":
         return _synthetic_splits(config)
-    copy_subsets = True  # a split's first images, copied: the rest can then be freed
+    shared = None  # the rendered composite, when other splits already hold it
     if config.source in ("fashion_mnist", "fashion_mnist_composite"):
         folder = find_fashion_mnist()
         origin = str(folder or "Keras' download")
@@ -59,10 +59,8 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
             (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
             train_x, test_x = to_rgb(train_x, config.image_size), to_rgb(test_x, config.image_size)
         else:
-            # held by other splits: a subset of them costs nothing; else it is copied, so
-            # that the rest can be freed
-            copy_subsets = not _rendered_and_held(folder)
-            (train_x, train_y), (test_x, test_y) = rendered_composite(folder)
+            shared = _held_render(folder)
+            (train_x, train_y), (test_x, test_y) = shared or rendered_composite(folder)
             if config.image_size != composite.IMAGE_SIZE:
                 train_x, test_x = (resize(x, config.image_size) for x in (train_x, test_x))
         if config.evaluate_on == "validation":
@@ -79,6 +77,9 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
         unlabelled_labels, origin = None, "tensorflow-datasets"
         names = STL10_CLASSES
     labelled = balanced_subset(pool_y, config.labels_per_class, len(names), config.seed)
+    # A subset of images other splits hold is a view, which costs nothing; a subset of images
+    # made here (rendered, resized, held out) is copied, so that the rest can be freed.
+    copy_subsets = shared is None or unlabelled is not shared[0][0]
     return Splits(
         source=config.source,
         unlabelled=_take(unlabelled, config.num_unlabelled, copy_subsets),
@@ -97,10 +98,16 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
 _RENDERED: dict = {}  # folder -> (weak references to the two image arrays, the labels)
 
 
-def _rendered_and_held(folder: Path | None) -> bool:
-    """Whether the composite from `folder` is rendered and still held by some split."""
+def _held_render(folder: Path | None):
+    """The composite rendered from `folder` if some split still holds it, else None."""
     held = _RENDERED.get(folder)
-    return held is not None and all(ref() is not None for ref in held[0])
+    if held is None:
+        return None
+    (train_ref, test_ref), (train_y, test_y) = held
+    train_x, test_x = train_ref(), test_ref()
+    if train_x is None or test_x is None:
+        return None
+    return (train_x, train_y), (test_x, test_y)
 
 
 def rendered_composite(folder: Path | None):
@@ -109,12 +116,9 @@ def rendered_composite(folder: Path | None):
     as some split still holds them (a second `load_splits` for a shorter run or another label
     draw shares them instead of rendering another copy); once none does, they are freed, so
     a kernel that keeps only a 10,000-image subset does not hold all 60,000."""
-    held = _RENDERED.get(folder)
+    held = _held_render(folder)
     if held is not None:
-        (train_ref, test_ref), (train_y, test_y) = held
-        train_x, test_x = train_ref(), test_ref()
-        if train_x is not None and test_x is not None:
-            return (train_x, train_y), (test_x, test_y)
+        return held
     (train_x, train_y), (test_x, test_y) = load_fashion_mnist(folder)
     train_x = composite.render_composite(train_x, composite.TRAIN_SEED)
     test_x = composite.render_composite(test_x, composite.TEST_SEED)
