@@ -77,8 +77,7 @@ def load_splits(config: DataConfig, cache_dir=None) -> Splits:
         unlabelled_labels, origin = None, "tensorflow-datasets"
         names = STL10_CLASSES
     labelled = balanced_subset(pool_y, config.labels_per_class, len(names), config.seed)
-    # A subset of images other splits hold is a view, which costs nothing; a subset of images
-    # made here (rendered, resized, held out) is copied, so that the rest can be freed.
+    # a view of images other splits hold costs nothing; a subset of ones made here is copied
     copy_subsets = shared is None or unlabelled is not shared[0][0]
     return Splits(
         source=config.source,
