@@ -2,8 +2,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import contextlib  # noqa: E402
 import gzip  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
 import struct  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -21,6 +25,34 @@ def smoke_config():
 @pytest.fixture(scope="session")
 def smoke_splits(smoke_config):
     return load_splits(smoke_config.data)
+
+
+@pytest.fixture(scope="session")
+def smoke_comparison(tmp_path_factory):
+    """One `simclr-lab compare --preset smoke --quiet`, trained once for every test that reads
+    what a comparison writes: its folder (`out`), its cache, what it printed and its metrics.
+    Tests read it and copy what they change."""
+    from simclr_lab.faces.cli import main
+
+    root = tmp_path_factory.mktemp("smoke-comparison")
+    out, cache = root / "run", root / "cache"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+            ]
+        )
+    assert status == 0, printed.getvalue()[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    return SimpleNamespace(out=out, cache=cache, printed=printed.getvalue(), metrics=metrics)
 
 
 def _write_idx(path, array):

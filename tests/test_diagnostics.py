@@ -175,13 +175,8 @@ def test_monitor_changes_no_training_step_and_reaches_the_dashboard(
 
 
 @pytest.mark.slow
-def test_compare_writes_the_diagnostics_to_metrics_json(smoke_config, tmp_path):
-    import json
-
-    from simclr_lab.studies.compare import run_comparison
-
-    run_comparison(smoke_config, tmp_path / "out", tmp_path / "cache", 0, lambda _: None)
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+def test_compare_writes_the_diagnostics_to_metrics_json(smoke_config, smoke_comparison):
+    metrics = smoke_comparison.metrics
     history = metrics["phases"]["pretraining"]["history"]
     assert len(history["val_eff_rank"]) == smoke_config.pretrain.epochs
     assert set(metrics["diagnostics"]) == set(diagnostics.LOG_NAMES)

@@ -179,13 +179,15 @@ def test_a_finished_run_loads_from_a_cache_that_cannot_be_written(
         _baseline(config.replace(**{"supervised.learning_rate": 3e-3}), smoke_splits, tmp_path)
 
 
-def test_compare_runs_from_a_finished_read_only_cache(config, tmp_path, monkeypatch):
+def test_compare_runs_from_a_finished_read_only_cache(
+    smoke_config, smoke_comparison, tmp_path, monkeypatch
+):
     cache_dir = tmp_path / "cache"
-    compare.run_comparison(config, tmp_path / "first", cache_dir, verbose=0, log=lambda _: None)
+    shutil.copytree(smoke_comparison.cache, cache_dir)
     monkeypatch.setattr(phases, "check_writable_dir", _read_only)
     monkeypatch.setattr(compare, "is_writable_dir", lambda path: False)
     lines = []
-    metrics = compare.run_comparison(config, tmp_path / "again", cache_dir, 0, lines.append)
+    metrics = compare.run_comparison(smoke_config, tmp_path / "again", cache_dir, 0, lines.append)
     assert all(phase["from_cache"] for phase in metrics["phases"].values())
     assert any("read-only" in line for line in lines)
 

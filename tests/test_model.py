@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -91,51 +90,6 @@ def test_fixed_temperature_is_not_trained(model_and_stream):
     assert float(keras.ops.convert_to_numpy(model.temperature)) == pytest.approx(0.1)
 
 
-JAX_SCRIPT = textwrap.dedent(
-    """
-    import importlib.abc
-    import sys
-
-
-    class NoTensorFlow(importlib.abc.MetaPathFinder):  # as on a machine with JAX and no TF
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
-                raise ModuleNotFoundError(f"No module named {name!r}")
-
-
-    sys.meta_path.insert(0, NoTensorFlow())
-    import keras
-    assert keras.backend.backend() == "jax"
-    from simclr_lab.runs.presets import get_preset
-    from simclr_lab.sources.data import load_splits
-    from simclr_lab.runs import train
-    config = get_preset("smoke", **{"pretrain.epochs": 1, "supervised.epochs": 1})
-    splits = load_splits(config.data)
-    result = train.pretrain(config, splits, cache_dir=sys.argv[1], verbose=0)
-    history = result.history
-    assert all(k in history for k in ("c_loss", "c_acc", "p_loss", "p_acc", "val_c_acc"))
-    tuned = train.finetune(config, splits, result, cache_dir=sys.argv[1], verbose=0)
-    assert "tensorflow" not in sys.modules
-    print("JAX OK", history["c_loss"][0], tuned.max_val_accuracy)
-    """
-)
-
-
-@pytest.mark.slow
-def test_trains_under_jax_without_tensorflow(tmp_path):
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    result = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "JAX OK" in result.stdout
-
-
 def test_cosine_schedule_with_warmup(smoke_config, smoke_splits):
     config = smoke_config.replace(
         **{"pretrain.schedule": "cosine", "pretrain.warmup_fraction": 0.25, "pretrain.epochs": 4}
@@ -221,9 +175,6 @@ for name, model in models.items():
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_every_model_saves_and_loads_as_keras_file(backend):
-    import os
-    import subprocess
-    import sys
 
     env = {**os.environ, "KERAS_BACKEND": backend}
     ran = subprocess.run(

@@ -1,0 +1,69 @@
+"""pytest's settings for the lessons: when nbval runs them (`--nbval-lax notebooks`), each
+lesson's kernel may use one CPU core only, as on Binder, and starts from a fresh cache; each
+cell must finish within CELL_TIMEOUT_S. Under pytest-xdist each worker's kernels get a core of
+their own, so two lessons run side by side without sharing one."""
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+KERNEL_NAME = "simclr-lab-one-core"
+CELL_TIMEOUT_S = 120  # generous for a busy machine; a stalled client takes all of it
+
+
+def _kernel_spec(core: int, cache: Path) -> dict:
+    """A Python kernel pinned to `core` (as `taskset -c core` would) that uses `cache`."""
+    launch = (
+        f"import os; os.sched_setaffinity(0, {{{core}}}); "
+        "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
+    )
+    return {
+        "argv": [sys.executable, "-c", launch, "-f", "{connection_file}"],
+        "display_name": f"Python 3 (core {core})",
+        "language": "python",
+        "env": {"SIMCLR_LAB_CACHE": str(cache)},
+    }
+
+
+def pytest_configure(config):
+    nbval = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
+    if not nbval or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ...
+    core = cores[int(worker.removeprefix("gw")) % len(cores)]
+    root = Path(tempfile.mkdtemp(prefix=f"{KERNEL_NAME}-"))
+    spec = root / "kernels" / KERNEL_NAME / "kernel.json"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(json.dumps(_kernel_spec(core, root / "cache")))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        filter(None, [str(root), os.getenv("JUPYTER_PATH")])
+    )
+    if config.option.nbval_kernel_name is None and not config.option.nbval_current_env:
+        config.option.nbval_kernel_name = KERNEL_NAME
+    if float(config.option.nbval_cell_timeout) == 2000:  # nbval's default: not asked for
+        config.option.nbval_cell_timeout = CELL_TIMEOUT_S
+
+
+# Tests that share one expensive session fixture go to one pytest-xdist worker (with
+# `--dist loadgroup`), so it is built once; a lesson's cells stay together and in order.
+SHARED_FIXTURES = ("smoke_comparison", "both_backends")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            group = item.path.stem
+        else:
+            group = next(
+                (f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())), None
+            )
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
