@@ -1,7 +1,7 @@
 """What tests/test_distribute.py runs in a fresh Python, where XLA_FLAGS (simulated CPU
 devices) and KERAS_BACKEND=jax are set before JAX starts. Prints one JSON line last.
 
-python tests/distributed_worker.py step LOSS DEVICES...    one step's figures on each count
+python tests/distributed_worker.py step LOSS[,LOSS] DEVICES...  one step's figures per count
 python tests/distributed_worker.py pretrain DEVICES CACHE [COORDINATOR PROCESSES ID]
 python tests/distributed_worker.py time DEVICES STEPS [WIDTH]  seconds a pretraining step
 python tests/distributed_worker.py refusals FOLDER [ARGS...]  `simclr-lab compare` refusing
@@ -134,13 +134,19 @@ def _one_step(config, splits, batch):
     return out
 
 
-def step(loss, *counts):
+def step(losses, *counts):
+    """{loss: {count: one step's figures}} for each loss, on one device and on each count."""
     from simclr_lab.sources.data import load_splits
 
-    config = _config(loss)
-    splits = load_splits(config.data)
-    batch = _batch(config, splits)
-    return {count: _one_step(_config(loss, int(count)), splits, batch) for count in ("1", *counts)}
+    results = {}
+    for loss in losses.split(","):
+        config = _config(loss)
+        splits = load_splits(config.data)
+        batch = _batch(config, splits)
+        results[loss] = {
+            count: _one_step(_config(loss, int(count)), splits, batch) for count in ("1", *counts)
+        }
+    return results
 
 
 def pretrain(devices, cache, coordinator=None, processes=None, process_id=None):

@@ -219,16 +219,22 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"simclr-lab {__version__}"
 
 
-# A comparison on JAX as on a machine without TensorFlow: every import of it is refused and
-# counted, so a path that would import TensorFlow where it is installed fails here too.
+# A comparison on JAX where every import of TensorFlow fails, as on a machine without it, and
+# is counted: so a path that would import TensorFlow where it is installed fails here too.
 JAX_COMPARISON = """
-import importlib.abc, sys
+import importlib.abc, importlib.machinery, sys
 asked = []
+class Refused(importlib.abc.Loader):
+    def create_module(self, spec):
+        asked.append(spec.name)
+        raise ModuleNotFoundError(f"No module named {spec.name!r}")
+    def exec_module(self, module):
+        pass
 class NoTensorFlow(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
-            asked.append(name)
-            raise ModuleNotFoundError(f"No module named {name!r}")
+            return importlib.machinery.ModuleSpec(name, Refused())
+        return None
 sys.meta_path.insert(0, NoTensorFlow())
 from simclr_lab.faces.cli import main
 status = main(["compare", "--preset", "smoke", "--quiet", "--out", sys.argv[1], "--cache-dir",

@@ -133,16 +133,22 @@ def _check_one_step(result: dict, counts) -> dict:
     return largest
 
 
-def test_one_step_on_2_and_4_devices_is_the_one_device_step():
+@pytest.fixture(scope="module")
+def one_steps():
+    """One step of each loss on 1, 2 and 4 devices, in one process (one start of JAX)."""
+    return _worker(4, "step", "ntxent,infonce", "2", "4", limit_s=600)
+
+
+def test_one_step_on_2_and_4_devices_is_the_one_device_step(one_steps):
     """NT-Xent with BatchNorm in the head: one step's loss, contrastive accuracy, gradients
     and BatchNorm moving statistics on 2 and 4 devices are those of one device given the same
     global batch; the loss each device would compute from its own images is not."""
-    _check_one_step(_worker(4, "step", "ntxent", "2", "4", limit_s=500), ("2", "4"))
+    _check_one_step(one_steps["ntxent"], ("2", "4"))
 
 
 @pytest.mark.slow
-def test_one_step_with_infonce_on_2_devices():
-    _check_one_step(_worker(2, "step", "infonce", "2", limit_s=400), ("2",))
+def test_one_step_with_infonce_on_2_and_4_devices(one_steps):
+    _check_one_step(one_steps["infonce"], ("2", "4"))
 
 
 def test_bad_device_requests_are_refused_before_training(tmp_path):
@@ -285,3 +291,25 @@ def test_compare_smoke_on_2_devices_matches_one_device(tmp_path):
     for name, scores in one["frozen_features"].items():
         for score, value in scores.items():
             assert abs(two["frozen_features"][name][score] - value) <= 0.05, (name, score)
+
+
+@pytest.mark.slow
+def test_bench_times_the_step_on_2_simulated_devices_it_asks_for_itself():
+    """`KERAS_BACKEND=jax simclr-lab bench --devices 2`, with no XLA_FLAGS of its own: the CLI
+    asks JAX for 2 CPU devices, each takes one step's batch, and the figures say so."""
+    env = _environment(1)
+    del env["XLA_FLAGS"]
+    args = ["bench", "--devices", "2", "--batch", "41", "--steps", "1", "--warmup", "1"]
+    ran = subprocess.run(
+        [sys.executable, "-m", "simclr_lab", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    result = json.loads(ran.stdout.split("BENCH_JSON ", 1)[1])
+    assert result["devices"] == 2 and result["batch_size"] == 82  # 2 x (16 + 25 labelled)
+    assert result["images_per_s_per_device"] == pytest.approx(result["images_per_s"] / 2)
+    assert "over 2 devices, 41 images each" in ran.stdout

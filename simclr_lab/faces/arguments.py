@@ -207,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         formatter_class=_Formatter,
-        epilog=_example("""simclr-lab bench --size 32 --precision auto"""),
+        epilog=_example(
+            """simclr-lab bench --size 32 --precision auto
+  KERAS_BACKEND=jax simclr-lab bench --devices 2"""
+        ),
         help="images/s of the pretraining step, part by part",
     )
     bench.add_argument("--size", type=int, default=32, help="image size (96: the reference)")
@@ -215,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=10, help="timed steps per part")
     bench.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     bench.add_argument("--precision", default="float32", help="float32, mixed_bfloat16 or auto")
+    bench.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        metavar="N",
+        help="time the step data-parallel over N devices, --batch images on each (JAX; on a "
+        "CPU, N simulated devices)",
+    )
 
     info = commands.add_parser(
         "info",

@@ -120,12 +120,15 @@ def _study(args) -> None:
 def _bench(args) -> None:
     from simclr_lab.studies.bench import bench_table, run_bench
 
-    if args.batch < 26 or args.steps < 1 or args.warmup < 0:
+    if args.batch < 26 or args.steps < 1 or args.warmup < 0 or args.devices < 1:
         raise ValueError(
-            f"--batch {args.batch} --steps {args.steps} --warmup {args.warmup}: the batch must "
-            f"exceed its 25 labelled images, steps be >= 1 and warmup >= 0."
+            f"--batch {args.batch} --steps {args.steps} --warmup {args.warmup} --devices "
+            f"{args.devices}: the batch must exceed its 25 labelled images, steps and devices "
+            f"be >= 1 and warmup >= 0."
         )
-    result = run_bench(args.size, args.batch, 25, args.steps, args.warmup, args.precision)
+    result = run_bench(
+        args.size, args.batch, 25, args.steps, args.warmup, args.precision, devices=args.devices
+    )
     print(bench_table(result))
 
 
@@ -164,8 +167,18 @@ def _info(args) -> None:
         print("  stl10          needs tensorflow-datasets")
 
 
+def _simulate_cpu_devices(count: int) -> None:
+    """Lets JAX's CPU platform show `count` devices (XLA's flag, read once, when JAX starts),
+    unless XLA_FLAGS already sets a count or JAX has started. A GPU's devices are unchanged."""
+    flag = "--xla_force_host_platform_device_count"
+    if flag not in os.environ.get("XLA_FLAGS", "") and "jax" not in sys.modules:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}={count}".strip()
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)  # --help and bad arguments end here, before Keras loads
+    if args.command == "bench" and args.devices > 1:
+        _simulate_cpu_devices(args.devices)
     _import_keras_quietly()
     commands = {"compare": _compare, "pretrain": _pretrain, "sweep": _sweep, "study": _study}
     commands.update(bench=_bench, info=_info)

@@ -4,6 +4,8 @@
 stream alone, the two augmentations alone, the encoder and head forward and backward alone
 (augmenters replaced by plain rescaling), and the whole training step; it also measures this
 machine's float32 matrix-product peak in the same run, to put the achieved GFLOP/s in scale.
+With `devices` above 1 (JAX) the step runs data-parallel, each device with one step's batch:
+the figure for the multi-device path, beside its equality tests.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from simclr_lab.config import MIN_IMAGE_SIZE
 from simclr_lab.encoder import encoder_multiply_adds
 from simclr_lab.runs.devices import describe
+from simclr_lab.runs.distribute import over_devices
 from simclr_lab.runs.presets import get_preset
 from simclr_lab.runs.train import build_contrastive_model
 from simclr_lab.sources.batching import PairedStream, plan_batches
@@ -112,16 +115,20 @@ def run_bench(
     warmup=3,
     precision="float32",
     preset="reference",
+    devices=1,
 ) -> dict:
     """Images/s of each part of the pretraining step; see the module docstring.
 
     Long because: the four parts are built and timed side by side on one batch.
 
     precision: "float32", "mixed_bfloat16" (bfloat16 compute, float32 weights) or "auto"
-    (bfloat16 where this machine computes it natively).
+    (bfloat16 where this machine computes it natively). devices: data-parallel over that many
+    devices (JAX), each with `batch_size` images (`labelled_per_step` of them labelled), so
+    the step's global batch is `devices` times as large.
     """
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"image_size={image_size} is below the {MIN_IMAGE_SIZE} pixels allowed.")
+    batch_size, labelled_per_step = batch_size * devices, labelled_per_step * devices
     config = get_preset(
         preset,
         **{
@@ -129,6 +136,7 @@ def run_bench(
             "data.image_size": image_size,
             "pretrain.batch_size": batch_size,
             "pretrain.labelled_per_step": labelled_per_step,
+            "distribute.devices": devices,
         },
     )
     splits, stream, plan = _random_batches(
@@ -137,15 +145,37 @@ def run_bench(
         labelled_per_step,
         max(steps + warmup, 2),  # the stream is timed on batch 2
     )
-    (u, x), y = stream[0]
+    with over_devices(config, pretraining=(batch_size - labelled_per_step, labelled_per_step)):
+        seconds = _time_parts(config, splits, plan, stream, steps, warmup)
+    flop_per_step = pretraining_step_flop(image_size, batch_size, config.model.width)
+    peak = matmul_peak_gflops()
+    step = seconds["whole training step"]
+    return {
+        "backend": keras.backend.backend(),
+        "device": describe(),
+        "precision": config.model.precision,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "devices": devices,
+        "images_per_s": batch_size / step,
+        "images_per_s_per_device": batch_size / step / devices,
+        "seconds": seconds,
+        "images_per_s_by_part": {name: batch_size / s for name, s in seconds.items()},
+        "gflop_per_step": flop_per_step / 1e9,
+        "achieved_gflops": flop_per_step / step / 1e9,
+        "matmul_peak_gflops": peak,
+    }
 
+
+def _time_parts(config, splits, plan, stream, steps: int, warmup: int) -> dict:
+    """{part: median seconds} of the four parts, built and timed within one device scope."""
+    (u, x), y = stream[0]
     model = build_contrastive_model(config, splits, plan.steps)
     rescale = keras.Sequential([keras.layers.Rescaling(1 / 255)])
     plain = build_contrastive_model(config, splits, plan.steps, augmenters=(rescale, rescale))
     augment_only = _AugmentOnly(model.contrastive_augmenter)
     images = np.concatenate([u, x])
-
-    seconds = {
+    return {
         "input stream": _median_time(lambda: stream[1], steps, 1),
         "augmentation (2 views)": _median_time(
             lambda: augment_only.predict_on_batch(images), steps, warmup
@@ -157,22 +187,6 @@ def run_bench(
             lambda: model.train_on_batch((u, x), y), steps, warmup
         ),
     }
-    flop_per_step = pretraining_step_flop(image_size, batch_size, config.model.width)
-    peak = matmul_peak_gflops()
-    step = seconds["whole training step"]
-    return {
-        "backend": keras.backend.backend(),
-        "device": describe(),
-        "precision": config.model.precision,
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "images_per_s": batch_size / step,
-        "seconds": seconds,
-        "images_per_s_by_part": {name: batch_size / s for name, s in seconds.items()},
-        "gflop_per_step": flop_per_step / 1e9,
-        "achieved_gflops": flop_per_step / step / 1e9,
-        "matmul_peak_gflops": peak,
-    }
 
 
 def bench_table(result: dict) -> str:
@@ -181,6 +195,14 @@ def bench_table(result: dict) -> str:
         f"pretraining step, {result['image_size']}x{result['image_size']}, batch "
         f"{result['batch_size']}, {result['precision']}, {result['device']} "
         f"(median over steps)",
+        *(
+            [
+                f"over {result['devices']} devices, {result['batch_size'] // result['devices']} "
+                f"images each: {result['images_per_s_per_device']:.0f} images/s per device"
+            ]
+            if result["devices"] > 1
+            else []
+        ),
         f"{'part':<40}{'ms':>10}{'images/s':>12}",
     ]
     for name, s in result["seconds"].items():
