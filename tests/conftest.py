@@ -7,6 +7,8 @@ import gzip  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import struct  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -53,6 +55,83 @@ def smoke_comparison(tmp_path_factory):
     assert status == 0, printed.getvalue()[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     return SimpleNamespace(out=out, cache=cache, printed=printed.getvalue(), metrics=metrics)
+
+
+# A comparison on JAX where every import of TensorFlow fails, as on a machine without it, and
+# is counted: so a path that would import TensorFlow where it is installed fails here too.
+JAX_COMPARISON = """
+import importlib.abc, importlib.machinery, sys
+asked = []
+class Refused(importlib.abc.Loader):
+    def create_module(self, spec):
+        asked.append(spec.name)
+        raise ModuleNotFoundError(f"No module named {spec.name!r}")
+    def exec_module(self, module):
+        pass
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
+            return importlib.machinery.ModuleSpec(name, Refused())
+        return None
+sys.meta_path.insert(0, NoTensorFlow())
+from simclr_lab.faces.cli import main
+status = main(["compare", *sys.argv[1:]])
+print("asked for tensorflow:", asked, "status:", status)
+"""
+
+# Runs one command and prints, after what it printed, its peak resident memory.
+PEAK = """
+import resource, subprocess, sys
+ran = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(ran.stdout, ran.stderr[-3000:], file=sys.stderr if ran.returncode else sys.stdout)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB, of that one run
+sys.exit(ran.returncode)
+"""
+
+
+# One epoch a phase: what test_distribute.py compares its 2-device comparison with.
+ONE_EPOCH_COMPARISON = ["--preset", "smoke", "--set", "pretrain.epochs=1", "--set"]
+ONE_EPOCH_COMPARISON += ["supervised.epochs=1", "--quiet"]
+
+
+def _peak_of(backend: str, folder) -> subprocess.Popen:
+    """A one-epoch smoke comparison on `backend` in a process of its own, under PEAK."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    where = ["--out", f"{folder}/out", "--cache-dir", f"{folder}/cache"]
+    if backend == "jax":
+        command = [sys.executable, "-c", JAX_COMPARISON]
+    else:
+        command = [sys.executable, "-m", "simclr_lab", "compare"]
+    command += [*ONE_EPOCH_COMPARISON, *where]
+    return subprocess.Popen(
+        [sys.executable, "-c", PEAK, *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def both_backends(tmp_path_factory):
+    """The one-epoch smoke comparison on TensorFlow and on JAX (one device), side by side: per
+    backend, its folder (`out/metrics.json`, ...), the arguments of `compare` it ran (but
+    where), what it printed and its peak memory in KiB.
+    JAX's refuses and counts every import of TensorFlow."""
+    root = tmp_path_factory.mktemp("backends")
+    running = {backend: _peak_of(backend, root / backend) for backend in ("tensorflow", "jax")}
+    runs = {}
+    for backend, process in running.items():
+        printed, errors = process.communicate(timeout=900)
+        assert process.returncode == 0, f"{backend}: {errors[-3000:]}"
+        *lines, peak = printed.strip().splitlines()
+        runs[backend] = SimpleNamespace(
+            folder=root / backend,
+            arguments=ONE_EPOCH_COMPARISON,
+            printed="\n".join(lines),
+            peak=int(peak),
+        )
+    return runs
 
 
 def _write_idx(path, array):

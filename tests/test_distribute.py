@@ -262,23 +262,20 @@ def test_two_processes_on_loopback_agree_with_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_compare_smoke_on_2_devices_matches_one_device(tmp_path):
+def test_compare_smoke_on_2_devices_matches_one_device(both_backends, tmp_path):
     """`simclr-lab compare --preset smoke --devices all` for one epoch a phase on 2 simulated
-    devices: the same figures as on one device. The baseline and the first pretraining steps
-    agree to rounding; Adam then turns rounding into ~lr weight differences, which move a few
-    of the 300 test predictions of these near-chance one-epoch models."""
-    processes = []
-    for devices in ("1", "all"):  # side by side: each leaves the other core idle at times
-        args = ["-m", "simclr_lab", "compare", "--preset", "smoke", "--devices", devices]
-        args += ["--set", "pretrain.epochs=1", "--set", "supervised.epochs=1", "--quiet"]
-        args += ["--out", tmp_path / f"out-{devices}"]
-        args += ["--cache-dir", tmp_path / f"cache-{devices}"]
-        processes.append(_start(args, 2))
-    printed = _wait(processes, limit_s=900)[1]
+    devices: the same figures as the same comparison on one device (JAX's of `both_backends`).
+    The baseline and the first pretraining steps agree to rounding; Adam then turns rounding
+    into ~lr weight differences, which move a few of the 300 test predictions of these
+    near-chance one-epoch models."""
+    one_device = both_backends["jax"]
+    args = ["-m", "simclr_lab", "compare", *one_device.arguments, "--devices", "all"]
+    args += ["--out", tmp_path / "out", "--cache-dir", tmp_path / "cache"]
+    printed = _wait([_start(args, 2)], limit_s=900)[0]
     assert "global batch 128 = 64 per device x 2 (a pretraining step: 112 + 16" in printed
     metrics = {
-        devices: json.loads((tmp_path / f"out-{devices}" / "metrics.json").read_text())
-        for devices in ("1", "all")
+        "1": json.loads((one_device.folder / "out" / "metrics.json").read_text()),
+        "all": json.loads((tmp_path / "out" / "metrics.json").read_text()),
     }
     one, two = metrics["1"], metrics["all"]
     assert (one["devices"], two["devices"]) == (1, 2)

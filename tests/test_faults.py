@@ -24,7 +24,7 @@ from simclr_lab.sources.splits import Splits
 from simclr_lab.studies import compare, study, sweep
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def config(smoke_config):
     return smoke_config.replace(**{"pretrain.epochs": 1, "supervised.epochs": 1})
 
@@ -116,20 +116,29 @@ def _truncate(path):
     os.truncate(path, path.stat().st_size // 2)
 
 
+@pytest.fixture(scope="module")
+def finished_baseline(config, smoke_splits, tmp_path_factory):
+    """A finished baseline in a cache of its own, trained once: (its cache, its weights)."""
+    cache = tmp_path_factory.mktemp("finished")
+    return cache, _baseline(config, smoke_splits, cache).model.get_weights()
+
+
 @pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
 def test_a_damaged_run_is_set_aside_named_and_trained_again(
-    damage, config, smoke_splits, tmp_path
+    damage, config, smoke_splits, finished_baseline, tmp_path
 ):
-    first = _baseline(config, smoke_splits, tmp_path)
-    DAMAGES[damage](first.run_dir)
+    cache, weights = finished_baseline
+    shutil.copytree(cache, tmp_path, dirs_exist_ok=True)
+    (run_dir,) = tmp_path.glob("baseline-*")
+    DAMAGES[damage](run_dir)
     messages = []
     again = _baseline(config, smoke_splits, tmp_path, messages)
-    assert not again.from_cache and again.run_dir == first.run_dir
+    assert not again.from_cache and again.run_dir == run_dir
     aside = [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
     assert len(aside) == 1 and (aside[0] / "settings.json").is_file()  # kept, not deleted
-    assert len(messages) == 1 and str(first.run_dir) in messages[0], messages
+    assert len(messages) == 1 and str(run_dir) in messages[0], messages
     assert "set aside" in messages[0]
-    for a, b in zip(first.model.get_weights(), again.model.get_weights()):
+    for a, b in zip(weights, again.model.get_weights()):
         np.testing.assert_array_equal(a, b)  # the same run, trained again
     assert _baseline(config, smoke_splits, tmp_path).from_cache
 
@@ -269,17 +278,32 @@ def test_history_checksum_is_stored_for_every_run(config, smoke_splits, tmp_path
 # Each test below failed on the code before it: a wrong result, a stuck run or a raw error.
 
 
-def _stopped_after_one(config, splits, folder, messages=None):
+def _stopped_after_one(config, splits, folder):
     """A 3-epoch baseline stopped (as by the Stop button) after its first epoch: its resume
     state is one epoch."""
     stop = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: setattr(stop.model, "stop_training", epoch == 1)
     )
     longer = config.replace(**{"supervised.epochs": 3})
-    log = messages.append if messages is not None else print
-    result = train.train_baseline(longer, splits, folder, callbacks=[stop], verbose=0, log=log)
+    result = train.train_baseline(longer, splits, folder, callbacks=[stop], verbose=0)
     assert not result.finished
     return longer, result.run_dir
+
+
+@pytest.fixture(scope="module")
+def stopped_baseline(config, smoke_splits, tmp_path_factory):
+    """`_stopped_after_one`, trained once: (the 3-epoch settings, the cache holding it)."""
+    cache = tmp_path_factory.mktemp("stopped")
+    longer, _ = _stopped_after_one(config, smoke_splits, cache)
+    return longer, cache
+
+
+def _copy_of(stopped_baseline, folder):
+    """(settings, run folder) of a copy of the stopped baseline in `folder`."""
+    longer, cache = stopped_baseline
+    shutil.copytree(cache, folder, dirs_exist_ok=True)
+    (run,) = folder.glob("baseline-*")
+    return longer, run
 
 
 RESUME_DAMAGES = {
@@ -301,9 +325,9 @@ def _edit_state(run, **changes):
 
 @pytest.mark.parametrize("damage", RESUME_DAMAGES, ids=list(RESUME_DAMAGES))
 def test_a_damaged_resume_state_is_set_aside_and_the_run_trains_from_the_start(
-    damage, config, smoke_splits, tmp_path
+    damage, smoke_splits, stopped_baseline, tmp_path
 ):
-    longer, run = _stopped_after_one(config, smoke_splits, tmp_path)
+    longer, run = _copy_of(stopped_baseline, tmp_path)
     RESUME_DAMAGES[damage](run)
     messages = []
     again = train.train_baseline(longer, smoke_splits, tmp_path, verbose=0, log=messages.append)
@@ -315,8 +339,8 @@ def test_a_damaged_resume_state_is_set_aside_and_the_run_trains_from_the_start(
     assert train.train_baseline(longer, smoke_splits, tmp_path, verbose=0).from_cache
 
 
-def test_a_good_resume_state_resumes_where_it_stopped(config, smoke_splits, tmp_path):
-    longer, run = _stopped_after_one(config, smoke_splits, tmp_path)
+def test_a_good_resume_state_resumes_where_it_stopped(smoke_splits, stopped_baseline, tmp_path):
+    longer, run = _copy_of(stopped_baseline, tmp_path)
     state = json.loads((run / "backup" / "state.json").read_text())
     assert state["epoch"] == 1 and len(state["history"]["val_acc"]) == 1
     resumed = train.train_baseline(longer, smoke_splits, tmp_path, verbose=0)

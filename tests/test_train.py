@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from simclr_lab.runs import callbacks, train
-from simclr_lab.runs.presets import get_preset
 
 
 def _at_epoch(at, action):
@@ -28,7 +27,7 @@ def _stop_at(at):
     return _at_epoch(at, lambda model: setattr(model, "stop_training", True))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def config(smoke_config):
     return smoke_config.replace(**{"pretrain.epochs": 3, "supervised.epochs": 3})
 
@@ -86,9 +85,18 @@ def test_nan_loss_stops_with_advice_and_caches_nothing(config, smoke_splits, tmp
     assert not list(tmp_path.glob("pretraining-*/weights.weights.h5"))
 
 
+@pytest.fixture(scope="module")
+def whole_pretraining(config, smoke_splits, tmp_path_factory):
+    """The 3-epoch smoke pretraining, trained once without a break: what the interrupted and
+    killed runs below must resume to."""
+    return train.pretrain(config, smoke_splits, tmp_path_factory.mktemp("whole"), verbose=0)
+
+
 @pytest.mark.slow
-def test_interrupted_pretraining_resumes_to_the_same_result(config, smoke_splits, tmp_path):
-    whole = train.pretrain(config, smoke_splits, tmp_path / "whole", verbose=0)
+def test_interrupted_pretraining_resumes_to_the_same_result(
+    config, smoke_splits, whole_pretraining, tmp_path
+):
+    whole = whole_pretraining
     with pytest.raises(KeyboardInterrupt):
         train.pretrain(
             config, smoke_splits, tmp_path / "cut", callbacks=[_interrupt(2)], verbose=0
@@ -136,14 +144,16 @@ class Kill(keras.callbacks.Callback):
         if epoch == 2:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, as when a kernel dies
 
-config = get_preset("smoke", **{"pretrain.epochs": 3})
+config = get_preset("smoke", **{"pretrain.epochs": 3, "supervised.epochs": 3})  # as `config`
 train.pretrain(config, data.load_splits(config.data), sys.argv[1], callbacks=[Kill()],
                verbose=0)
 """
 
 
 @pytest.mark.slow
-def test_pretraining_killed_with_sigkill_resumes_to_the_same_result(smoke_splits, tmp_path):
+def test_pretraining_killed_with_sigkill_resumes_to_the_same_result(
+    config, smoke_splits, whole_pretraining, tmp_path
+):
     import subprocess
     import sys
 
@@ -154,9 +164,8 @@ def test_pretraining_killed_with_sigkill_resumes_to_the_same_result(smoke_splits
         timeout=600,
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
-    config = get_preset("smoke", **{"pretrain.epochs": 3})
     resumed = train.pretrain(config, smoke_splits, tmp_path / "cut", verbose=0)
-    whole = train.pretrain(config, smoke_splits, tmp_path / "whole", verbose=0)
+    whole = whole_pretraining
     assert not resumed.from_cache and len(resumed.history["c_loss"]) == 3
     for key in whole.history:
         np.testing.assert_allclose(resumed.history[key], whole.history[key], rtol=1e-4, atol=1e-5)
