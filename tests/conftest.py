@@ -89,22 +89,27 @@ sys.exit(ran.returncode)
 """
 
 
-# One epoch a phase: what test_distribute.py compares its 2-device comparison with.
+# One epoch a phase, so that 2 devices still agree with one to within rounding.
 ONE_EPOCH_COMPARISON = ["--preset", "smoke", "--set", "pretrain.epochs=1", "--set"]
 ONE_EPOCH_COMPARISON += ["supervised.epochs=1", "--quiet"]
+# Each run: (KERAS_BACKEND, simulated CPU devices, the command before its arguments).
+ONE_EPOCH_RUNS = {
+    "tensorflow": ("tensorflow", 1, ["-m", "simclr_lab", "compare"]),
+    "jax": ("jax", 1, ["-c", JAX_COMPARISON]),
+    "jax, 2 devices": ("jax", 2, ["-m", "simclr_lab", "compare", "--devices", "all"]),
+}
 
 
-def _peak_of(backend: str, folder) -> subprocess.Popen:
-    """A one-epoch smoke comparison on `backend` in a process of its own, under PEAK."""
-    env = {**os.environ, "KERAS_BACKEND": backend}
+def _peak_of(name: str, folder) -> subprocess.Popen:
+    """One of ONE_EPOCH_RUNS in a process of its own, under PEAK."""
+    backend, devices, command = ONE_EPOCH_RUNS[name]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KERAS_DIS")}
+    env.update(
+        KERAS_BACKEND=backend, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"
+    )
     where = ["--out", f"{folder}/out", "--cache-dir", f"{folder}/cache"]
-    if backend == "jax":
-        command = [sys.executable, "-c", JAX_COMPARISON]
-    else:
-        command = [sys.executable, "-m", "simclr_lab", "compare"]
-    command += [*ONE_EPOCH_COMPARISON, *where]
     return subprocess.Popen(
-        [sys.executable, "-c", PEAK, *command],
+        [sys.executable, "-c", PEAK, sys.executable, *command, *ONE_EPOCH_COMPARISON, *where],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -113,23 +118,20 @@ def _peak_of(backend: str, folder) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="session")
-def both_backends(tmp_path_factory):
-    """The one-epoch smoke comparison on TensorFlow and on JAX (one device), side by side: per
-    backend, its folder (`out/metrics.json`, ...), the arguments of `compare` it ran (but
-    where), what it printed and its peak memory in KiB.
-    JAX's refuses and counts every import of TensorFlow."""
-    root = tmp_path_factory.mktemp("backends")
-    running = {backend: _peak_of(backend, root / backend) for backend in ("tensorflow", "jax")}
+def one_epoch_comparisons(tmp_path_factory):
+    """The one-epoch smoke comparison on TensorFlow, on JAX and on JAX over 2 simulated
+    devices, side by side (ONE_EPOCH_RUNS): per run, its folder (`out/metrics.json`, ...),
+    what it printed and its peak memory in KiB. JAX's one-device run refuses and counts every
+    import of TensorFlow."""
+    root = tmp_path_factory.mktemp("one-epoch")
+    running = {name: _peak_of(name, root / f"run{i}") for i, name in enumerate(ONE_EPOCH_RUNS)}
     runs = {}
-    for backend, process in running.items():
+    for i, (name, process) in enumerate(running.items()):
         printed, errors = process.communicate(timeout=900)
-        assert process.returncode == 0, f"{backend}: {errors[-3000:]}"
+        assert process.returncode == 0, f"{name}: {errors[-3000:]}"
         *lines, peak = printed.strip().splitlines()
-        runs[backend] = SimpleNamespace(
-            folder=root / backend,
-            arguments=ONE_EPOCH_COMPARISON,
-            printed="\n".join(lines),
-            peak=int(peak),
+        runs[name] = SimpleNamespace(
+            folder=root / f"run{i}", printed="\n".join(lines), peak=int(peak)
         )
     return runs
 

@@ -219,8 +219,8 @@ def test_version(capsys):
 
 
 @pytest.mark.slow
-def test_a_comparison_on_jax_trains_every_phase_without_tensorflow(both_backends):
-    jax = both_backends["jax"]
+def test_a_comparison_on_jax_trains_every_phase_without_tensorflow(one_epoch_comparisons):
+    jax = one_epoch_comparisons["jax"]
     assert "asked for tensorflow: [] status: 0" in jax.printed
     metrics = json.loads((jax.folder / "out" / "metrics.json").read_text())
     history = metrics["phases"]["pretraining"]["history"]
@@ -229,7 +229,7 @@ def test_a_comparison_on_jax_trains_every_phase_without_tensorflow(both_backends
 
 
 @pytest.mark.slow
-def test_a_comparison_on_jax_peaks_within_a_tenth_of_tensorflows(both_backends):
-    peaks = {backend: run.peak for backend, run in both_backends.items()}
+def test_a_comparison_on_jax_peaks_within_a_tenth_of_tensorflows(one_epoch_comparisons):
+    peaks = {backend: one_epoch_comparisons[backend].peak for backend in ("tensorflow", "jax")}
     print(f"peak KiB: {peaks}; JAX / TensorFlow: {peaks['jax'] / peaks['tensorflow']:.3f}")
     assert peaks["jax"] <= 1.1 * peaks["tensorflow"], peaks

@@ -262,20 +262,21 @@ def test_two_processes_on_loopback_agree_with_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_compare_smoke_on_2_devices_matches_one_device(both_backends, tmp_path):
+def test_compare_smoke_on_2_devices_matches_one_device(one_epoch_comparisons):
     """`simclr-lab compare --preset smoke --devices all` for one epoch a phase on 2 simulated
-    devices: the same figures as the same comparison on one device (JAX's of `both_backends`).
-    The baseline and the first pretraining steps agree to rounding; Adam then turns rounding
-    into ~lr weight differences, which move a few of the 300 test predictions of these
-    near-chance one-epoch models."""
-    one_device = both_backends["jax"]
-    args = ["-m", "simclr_lab", "compare", *one_device.arguments, "--devices", "all"]
-    args += ["--out", tmp_path / "out", "--cache-dir", tmp_path / "cache"]
-    printed = _wait([_start(args, 2)], limit_s=900)[0]
-    assert "global batch 128 = 64 per device x 2 (a pretraining step: 112 + 16" in printed
+    devices: the same figures as the same comparison on one device (both run side by side by
+    `one_epoch_comparisons`). The baseline and the first pretraining steps agree to rounding;
+    Adam then turns rounding into ~lr weight differences, which move a few of the 300 test
+    predictions of these near-chance one-epoch models."""
+    two_devices = one_epoch_comparisons["jax, 2 devices"]
+    assert "global batch 128 = 64 per device x 2 (a pretraining step: 112 + 16" in (
+        two_devices.printed
+    )
     metrics = {
-        "1": json.loads((one_device.folder / "out" / "metrics.json").read_text()),
-        "all": json.loads((tmp_path / "out" / "metrics.json").read_text()),
+        "1": json.loads(
+            (one_epoch_comparisons["jax"].folder / "out" / "metrics.json").read_text()
+        ),
+        "all": json.loads((two_devices.folder / "out" / "metrics.json").read_text()),
     }
     one, two = metrics["1"], metrics["all"]
     assert (one["devices"], two["devices"]) == (1, 2)
