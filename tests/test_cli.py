@@ -102,6 +102,8 @@ def test_bench_times_every_part_and_prints_one_json_line(capsys):
     step = result["seconds"]["whole training step"]
     assert result["images_per_s"] == pytest.approx(41 / step)
     assert result["matmul_peak_gflops"] > 1 and result["achieved_gflops"] > 0
+    assert result["compute_dtype"] in ("float32", "bfloat16")
+    assert result["backend_matmul_peak_gflops"] > 1
 
 
 def test_bench_refuses_an_unknown_precision_before_timing(capsys):

@@ -3,7 +3,8 @@
 `run_bench` times, on random uint8 images after warm-up (median over steps): the input
 stream alone, the two augmentations alone, the encoder and head forward and backward alone
 (augmenters replaced by plain rescaling), and the whole training step; it also measures this
-machine's float32 matrix-product peak in the same run, to put the achieved GFLOP/s in scale.
+machine's matrix-product peaks in the same run (float32 in NumPy, and the step's compute type
+on the Keras backend), to put the achieved GFLOP/s in scale.
 With `devices` above 1 (JAX) the step runs data-parallel, each device with one step's batch:
 the figure for the multi-device path, beside its equality tests.
 """
@@ -38,6 +39,19 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     b = np.random.default_rng(1).standard_normal((size, size), dtype="float32")
     a @ b  # warm-up
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def backend_matmul_peak_gflops(dtype: str, size: int = 2048, repeats: int = 5) -> float:
+    """Best rate of a `size` x `size` matrix product in `dtype` on the Keras backend (where a
+    bfloat16 step's convolutions run), in GFLOP/s."""
+    a = keras.ops.cast(keras.random.normal((size, size), seed=0), dtype)
+
+    def product():
+        return keras.ops.convert_to_numpy(keras.ops.matmul(a, a))
+
+    product()  # warm-up
+    best = min(_timed(product) for _ in range(repeats))
     return 2 * size**3 / best / 1e9
 
 
@@ -149,6 +163,8 @@ def run_bench(
         seconds = _time_parts(config, splits, plan, stream, steps, warmup)
     flop_per_step = pretraining_step_flop(image_size, batch_size, config.model.width)
     peak = matmul_peak_gflops()
+    compute = keras.mixed_precision.Policy(config.model.precision).compute_dtype
+    backend_peak = backend_matmul_peak_gflops(compute)
     step = seconds["whole training step"]
     return {
         "backend": keras.backend.backend(),
@@ -164,6 +180,8 @@ def run_bench(
         "gflop_per_step": flop_per_step / 1e9,
         "achieved_gflops": flop_per_step / step / 1e9,
         "matmul_peak_gflops": peak,
+        "compute_dtype": compute,
+        "backend_matmul_peak_gflops": backend_peak,
     }
 
 
@@ -210,7 +228,8 @@ def bench_table(result: dict) -> str:
     lines.append(
         f"achieved {result['achieved_gflops']:.1f} GFLOP/s "
         f"({result['gflop_per_step']:.1f} GFLOP a step) against a float32 matmul peak of "
-        f"{result['matmul_peak_gflops']:.0f} GFLOP/s here"
+        f"{result['matmul_peak_gflops']:.0f} GFLOP/s (NumPy) and a {result['compute_dtype']} "
+        f"one of {result['backend_matmul_peak_gflops']:.0f} GFLOP/s ({result['backend']}) here"
     )
     lines.append("BENCH_JSON " + json.dumps(result))
     return "\n".join(lines)
