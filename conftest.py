@@ -51,7 +51,13 @@ def pytest_configure(config):
 
 # Tests that share one expensive session fixture go to one pytest-xdist worker (with
 # `--dist loadgroup`), so it is built once; a lesson's cells stay together and in order.
-SHARED_FIXTURES = ("smoke_comparison", "one_epoch_comparisons", "one_steps", "whole_pretraining")
+SHARED_FIXTURES = (
+    "smoke_comparison",
+    "one_epoch_comparisons",
+    "one_steps",
+    "whole_pretraining",
+    "cpu_splits",
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

@@ -14,13 +14,13 @@ rm -rf "$venv"
   "keras==3.9.0" "tensorflow-cpu==2.16.1" "numpy==1.26.4" "ipywidgets==7.8.5" \
   "matplotlib==3.7.5" "scikit-learn==1.3.2" "tensorflow-datasets==4.9.4" "pillow==10.0.1" \
   "tensorflow-metadata==1.15.0" "jupyter-ui-poll==1.0.0" \
-  pytest nbclient "ipykernel>=6.29,<7"
+  pytest pytest-xdist nbclient "ipykernel>=6.29,<7"
 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -e .
 "$venv/bin/python" -c "import keras, numpy, ipywidgets, tensorflow as tf; print('floors:', \
   'keras', keras.__version__, 'tensorflow', tf.__version__, 'numpy', numpy.__version__, \
   'ipywidgets', ipywidgets.__version__)"
 # Everything quick but what needs the test tools themselves (ruff, Sphinx, JAX).
-SIMCLR_LAB_PRESET=smoke "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+SIMCLR_LAB_PRESET=smoke "$venv/bin/python" -m pytest -q -p no:cacheprovider -n auto --dist loadgroup \
   -m "not slow and not browser and not binder" tests \
   --ignore=tests/test_style.py --ignore=tests/test_site.py --ignore=tests/test_distribute.py \
   -k "not jax"

@@ -30,6 +30,13 @@ def smoke_splits(smoke_config):
 
 
 @pytest.fixture(scope="session")
+def cpu_splits():
+    """The cpu preset's data (60,000 rendered composite images), rendered once: while it is
+    held, every split of that composite (lesson 7's shorter runs too) is served from it."""
+    return load_splits(get_preset("cpu").data)
+
+
+@pytest.fixture(scope="session")
 def smoke_comparison(tmp_path_factory):
     """One `simclr-lab compare --preset smoke --quiet`, trained once for every test that reads
     what a comparison writes: its folder (`out`), its cache, what it printed and its metrics.

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -113,7 +114,8 @@ def test_bench_refuses_an_unknown_precision_before_timing(capsys):
 
 
 @pytest.mark.slow
-def test_sweep_smoke_end_to_end(tmp_path, capsys):
+def test_sweep_smoke_end_to_end(smoke_comparison, tmp_path, capsys):
+    shutil.copytree(smoke_comparison.cache, tmp_path / "cache")  # its pretraining, trained
     code = main(
         [
             "sweep",

@@ -8,10 +8,10 @@ from simclr_lab.sources.data import load_splits
 from simclr_lab.studies import failures
 
 
-def test_every_compared_run_of_the_cpu_preset_ships_under_its_own_key():
+def test_every_compared_run_of_the_cpu_preset_ships_under_its_own_key(cpu_splits):
     short = failures.short_config(get_preset("cpu"))
     assert (short.pretrain.epochs, short.data.num_unlabelled) == (4, 10_000)
-    splits = load_splits(short.data)
+    splits = load_splits(short.data)  # from the render `cpu_splits` holds
     shipped = failures.load_shipped()
     float32 = short.replace(**{"model.precision": "float32"})  # a CPU without bfloat16
     for name, changes in failures.RUNS.items():

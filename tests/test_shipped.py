@@ -12,7 +12,6 @@ from simclr_lab import evaluate
 from simclr_lab.runs import shipped, train
 from simclr_lab.runs.cache import arrays_digest
 from simclr_lab.runs.presets import get_preset
-from simclr_lab.sources.data import load_splits
 from simclr_lab.sources.splits import Splits
 from simclr_lab.studies import compare, sweep
 
@@ -124,10 +123,10 @@ def _cpu_runs():
 
 
 @pytest.mark.slow
-def test_the_shipped_cpu_encoder_loads_and_scores_as_stored(tmp_path):
+def test_the_shipped_cpu_encoder_loads_and_scores_as_stored(cpu_splits, tmp_path):
     run = _cpu_runs()["pretraining"]
     config = get_preset("cpu", **{"model.precision": "float32"})  # as on a CPU without bfloat16
-    splits = load_splits(config.data)
+    splits = cpu_splits
     result = train.pretrain(config, splits, tmp_path, verbose=0)  # an empty cache
     assert result.run_dir == run.path and "shipped encoder, 12 epochs" in result.shipped
     scores = evaluate.frozen_scores(result.model.encoder, splits)
@@ -302,9 +301,9 @@ def test_the_sweep_returns_the_shipped_record_only_when_its_settings_match(
 
 
 @pytest.mark.slow
-def test_lesson_5s_cpu_runs_load_from_the_package_on_an_empty_cache(tmp_path):
+def test_lesson_5s_cpu_runs_load_from_the_package_on_an_empty_cache(cpu_splits, tmp_path):
     config = get_preset("cpu", **{"model.precision": "float32"})  # as on a CPU without bfloat16
-    splits = load_splits(config.data)
+    splits = cpu_splits
     pretrained = train.pretrain(config, splits, tmp_path, verbose=0)
     baseline = train.train_baseline(config, splits, tmp_path, verbose=0)
     finetuned = train.finetune(config, splits, pretrained, tmp_path, verbose=0)
