@@ -36,10 +36,17 @@ def cpu_splits():
     return load_splits(get_preset("cpu").data)
 
 
+def _smoke_compare(out, cache) -> list[str]:
+    """The arguments of `simclr-lab compare --preset smoke --quiet` into `out`, with `cache`."""
+    where = ["--out", str(out), "--cache-dir", str(cache)]
+    return ["compare", "--preset", "smoke", *where, "--quiet"]
+
+
 @pytest.fixture(scope="session")
 def smoke_comparison(tmp_path_factory):
     """One `simclr-lab compare --preset smoke --quiet`, trained once for every test that reads
-    what a comparison writes: its folder (`out`), its cache, what it printed and its metrics.
+    what a comparison writes: its folder (`out`), its cache, what it printed, its metrics and
+    its `arguments(out, cache)`, to run it again.
     Tests read it and copy what they change."""
     from simclr_lab.faces.cli import main
 
@@ -47,21 +54,16 @@ def smoke_comparison(tmp_path_factory):
     out, cache = root / "run", root / "cache"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        status = main(
-            [
-                "compare",
-                "--preset",
-                "smoke",
-                "--out",
-                str(out),
-                "--cache-dir",
-                str(cache),
-                "--quiet",
-            ]
-        )
+        status = main(_smoke_compare(out, cache))
     assert status == 0, printed.getvalue()[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    return SimpleNamespace(out=out, cache=cache, printed=printed.getvalue(), metrics=metrics)
+    return SimpleNamespace(
+        out=out,
+        cache=cache,
+        printed=printed.getvalue(),
+        metrics=metrics,
+        arguments=_smoke_compare,
+    )
 
 
 # A comparison on JAX where every import of TensorFlow fails, as on a machine without it, and

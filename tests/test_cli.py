@@ -12,19 +12,6 @@ from simclr_lab.runs.presets import get_preset
 from simclr_lab.sources.data import load_splits
 
 
-def _smoke_compare(out, cache):
-    return [
-        "compare",
-        "--preset",
-        "smoke",
-        "--out",
-        str(out),
-        "--cache-dir",
-        str(cache),
-        "--quiet",
-    ]
-
-
 @pytest.mark.slow
 def test_compare_smoke_end_to_end(smoke_comparison, tmp_path, capsys):
     out, printed = smoke_comparison.out, smoke_comparison.printed
@@ -40,7 +27,7 @@ def test_compare_smoke_end_to_end(smoke_comparison, tmp_path, capsys):
     assert (out / "comparison.png").stat().st_size > 10_000
     assert (out / "table.md").read_text().startswith("| run |")
     # A second run loads every phase from the cache.
-    assert main(_smoke_compare(tmp_path / "again", smoke_comparison.cache)) == 0
+    assert main(smoke_comparison.arguments(tmp_path / "again", smoke_comparison.cache)) == 0
     assert capsys.readouterr().out.count("(from the cache: ") == 3
 
 
@@ -184,7 +171,7 @@ def test_sweep_refuses_too_many_labels_before_training(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_same_preset_and_seed_give_the_same_numbers(smoke_comparison, tmp_path):
-    assert main(_smoke_compare(tmp_path / "second", tmp_path / "cache")) == 0
+    assert main(smoke_comparison.arguments(tmp_path / "second", tmp_path / "cache")) == 0
     first = smoke_comparison.metrics
     second = json.loads((tmp_path / "second" / "metrics.json").read_text())
     for phase in first["phases"]:
