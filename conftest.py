@@ -1,5 +1,5 @@
 """pytest's settings for the lessons: when nbval runs them (`--nbval-lax notebooks`), each
-lesson's kernel may use one CPU core only, as on Binder, and starts from a fresh cache; each
+lesson's kernel may use one CPU core only, as on Binder, with one fresh cache for them all; each
 cell must finish within CELL_TIMEOUT_S. Under pytest-xdist each worker's kernels get a core of
 their own, so two lessons run side by side without sharing one."""
 
@@ -29,6 +29,14 @@ def _kernel_spec(core: int, cache: Path) -> dict:
     }
 
 
+def _lessons_cache(root: Path) -> Path:
+    """One fresh cache for every lesson of this run, as a learner's: under pytest-xdist the
+    workers share it (a run being trained is locked, so a lesson that needs it waits for it
+    and loads it)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return Path(tempfile.gettempdir()) / f"{KERNEL_NAME}-{run}" if run else root / "cache"
+
+
 def pytest_configure(config):
     nbval = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
     if not nbval or not hasattr(os, "sched_setaffinity"):
@@ -39,7 +47,7 @@ def pytest_configure(config):
     root = Path(tempfile.mkdtemp(prefix=f"{KERNEL_NAME}-"))
     spec = root / "kernels" / KERNEL_NAME / "kernel.json"
     spec.parent.mkdir(parents=True)
-    spec.write_text(json.dumps(_kernel_spec(core, root / "cache")))
+    spec.write_text(json.dumps(_kernel_spec(core, _lessons_cache(root))))
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         filter(None, [str(root), os.getenv("JUPYTER_PATH")])
     )
