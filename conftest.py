@@ -5,6 +5,7 @@ their own, so two lessons run side by side without sharing one."""
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,25 +30,25 @@ def _kernel_spec(core: int, cache: Path) -> dict:
     }
 
 
-def _lessons_cache(root: Path) -> Path:
-    """One fresh cache for every lesson of this run, as a learner's: under pytest-xdist the
-    workers share it (a run being trained is locked, so a lesson that needs it waits for it
-    and loads it)."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    return Path(tempfile.gettempdir()) / f"{KERNEL_NAME}-{run}" if run else root / "cache"
+LESSONS_CACHE_VAR = "SIMCLR_LAB_TEST_LESSONS_CACHE"  # from the pytest process to its workers
 
 
 def pytest_configure(config):
     nbval = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
     if not nbval or not hasattr(os, "sched_setaffinity"):
         return
+    root = Path(tempfile.mkdtemp(prefix=f"{KERNEL_NAME}-"))
+    config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+    if LESSONS_CACHE_VAR not in os.environ:  # the first pytest process: xdist's workers inherit
+        # One fresh cache for every lesson of the run, as a learner's: a run that one lesson is
+        # training is locked, so another lesson that needs it waits and loads it.
+        os.environ[LESSONS_CACHE_VAR] = str(root / "cache")
     cores = sorted(os.sched_getaffinity(0))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ...
     core = cores[int(worker.removeprefix("gw")) % len(cores)]
-    root = Path(tempfile.mkdtemp(prefix=f"{KERNEL_NAME}-"))
     spec = root / "kernels" / KERNEL_NAME / "kernel.json"
     spec.parent.mkdir(parents=True)
-    spec.write_text(json.dumps(_kernel_spec(core, _lessons_cache(root))))
+    spec.write_text(json.dumps(_kernel_spec(core, Path(os.environ[LESSONS_CACHE_VAR]))))
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         filter(None, [str(root), os.getenv("JUPYTER_PATH")])
     )

@@ -92,9 +92,9 @@ print("asked for tensorflow:", asked, "status:", status)
 PEAK = """
 import resource, subprocess, sys
 ran = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-print(ran.stdout, ran.stderr[-3000:], file=sys.stderr if ran.returncode else sys.stdout)
+print(ran.stdout)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB, of that one run
-sys.exit(ran.returncode)
+sys.exit(ran.returncode and ran.stderr[-3000:])
 """
 
 

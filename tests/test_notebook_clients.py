@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -153,25 +154,33 @@ def test_the_lessons_widgets_never_keep_a_headless_client_waiting(widget_noteboo
 
 
 PINNED = """import os
-print(sorted(os.sched_getaffinity(0)), os.environ["SIMCLR_LAB_CACHE"])
-assert len(os.sched_getaffinity(0)) == 1"""
+cache = os.environ["SIMCLR_LAB_CACHE"]
+assert len(os.sched_getaffinity(0)) == 1, os.sched_getaffinity(0)
+assert not os.path.exists(cache) or not os.listdir(cache), cache  # fresh
+with open(os.path.join(os.path.dirname(cache), "seen"), "w") as file:
+    file.write(cache)"""
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["alone", "two workers"])
 def test_nbval_runs_each_lesson_on_one_core_with_a_fresh_cache(workers, tmp_path):
     """What conftest.py does for the lessons: under nbval each kernel may use one core (its
-    worker's own under pytest-xdist) and has a cache of its own; a cell may take 120 s."""
+    worker's own under pytest-xdist) and starts from a fresh cache, which the run removes
+    when it ends."""
     import nbformat
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PINNED)])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     nbformat.write(notebook, tmp_path / "pinned.ipynb")
     root = Path(__file__).resolve().parent.parent
+    started = time.time() - 1
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "conftest"]
     command += ["--nbval-lax", *workers, str(tmp_path / "pinned.ipynb")]
-    ran = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "SIMCLR_LAB_TEST_LESSONS_CACHE"}
+    ran = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0 and "1 passed" in ran.stdout, ran.stdout[-3000:]
+    leftover = [p for p in Path(tempfile.gettempdir()).glob("simclr-lab-one-core-*/seen")]
+    assert not [p for p in leftover if p.stat().st_mtime >= started], leftover
 
 
 if __name__ == "__main__":

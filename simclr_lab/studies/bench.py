@@ -213,16 +213,13 @@ def bench_table(result: dict) -> str:
         f"pretraining step, {result['image_size']}x{result['image_size']}, batch "
         f"{result['batch_size']}, {result['precision']}, {result['device']} "
         f"(median over steps)",
-        *(
-            [
-                f"over {result['devices']} devices, {result['batch_size'] // result['devices']} "
-                f"images each: {result['images_per_s_per_device']:.0f} images/s per device"
-            ]
-            if result["devices"] > 1
-            else []
-        ),
-        f"{'part':<40}{'ms':>10}{'images/s':>12}",
     ]
+    if result["devices"] > 1:
+        lines.append(
+            f"over {result['devices']} devices, {result['batch_size'] // result['devices']} "
+            f"images each: {result['images_per_s_per_device']:.0f} images/s per device"
+        )
+    lines.append(f"{'part':<40}{'ms':>10}{'images/s':>12}")
     for name, s in result["seconds"].items():
         lines.append(f"{name:<40}{s * 1000:>10.1f}{result['batch_size'] / s:>12.0f}")
     lines.append(
