@@ -88,6 +88,13 @@ def learning_rate_schedule(config: Config, steps_per_epoch: int):
     )
 
 
+def _build_weights(model: keras.Model, example) -> None:
+    """Create every weight of `model` by tracing it on symbolic inputs shaped like `example`
+    (an array or a tuple of arrays). Nothing runs: no random state moves, and JAX compiles
+    no eager operation (calling it on real images cost 2-4 s a model there)."""
+    model(keras.tree.map_structure(lambda a: keras.KerasTensor(a.shape, a.dtype), example))
+
+
 def build_contrastive_model(
     config: Config, splits: Splits, steps_per_epoch: int = 1, augmenters=None
 ):
@@ -120,7 +127,7 @@ def build_contrastive_model(
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
     sample = splits.labelled_images[:2]
-    model((splits.unlabelled[:2], sample))  # build every layer's weights
+    _build_weights(model, (splits.unlabelled[:2], sample))
     return model
 
 
@@ -147,7 +154,7 @@ def build_unlabelled_model(config: Config, splits: Splits, steps_per_epoch: int 
         ),
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps_per_epoch)))
-    model(splits.unlabelled[:2])  # build every layer's weights
+    _build_weights(model, splits.unlabelled[:2])
     return model
 
 
@@ -163,7 +170,7 @@ def build_classifier(config: Config, splits: Splits, encoder=None, name="baselin
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
     )
-    model(splits.labelled_images[:2])
+    _build_weights(model, splits.labelled_images[:2])
     return model
 
 
