@@ -33,7 +33,17 @@ def _kernel_spec(core: int, cache: Path) -> dict:
 LESSONS_CACHE_VAR = "SIMCLR_LAB_TEST_LESSONS_CACHE"  # from the pytest process to its workers
 
 
+# With several pytest-xdist workers on as many cores, numpy's OpenBLAS and scikit-learn's
+# OpenMP would each start a thread per core in every worker; their threads spin while they
+# wait, so a probe fitted beside another worker's training ran 7x slower (12.5 s against
+# 1.8 s). One thread each per worker; set before the workers start, which inherit it.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
 def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        for name, value in ONE_THREAD.items():
+            os.environ.setdefault(name, value)
     nbval = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
     if not nbval or not hasattr(os, "sched_setaffinity"):
         return
@@ -66,6 +76,7 @@ SHARED_FIXTURES = (
     "one_steps",
     "whole_pretraining",
     "cpu_splits",
+    "site",
 )
 
 
