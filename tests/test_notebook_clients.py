@@ -160,13 +160,24 @@ assert not os.path.exists(cache) or not os.listdir(cache), cache  # fresh
 with open(os.path.join(os.path.dirname(cache), "seen"), "w") as file:
     file.write(cache)"""
 
+# Under pytest-xdist, each worker's numpy and scikit-learn use one thread (conftest.py);
+# alone, pytest leaves them their default.
+ONE_THREAD = """import os
+def test_blas_threads():
+    from threadpoolctl import threadpool_info
+    import numpy, sklearn.linear_model
+    threads = {{i["internal_api"]: i["num_threads"] for i in threadpool_info()}}
+    assert (threads["openblas"] == 1) == {workers}, threads
+    assert (os.environ.get("OMP_NUM_THREADS") == "1") == {workers}, threads
+"""
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["alone", "two workers"])
 def test_nbval_runs_each_lesson_on_one_core_with_a_fresh_cache(workers, tmp_path):
     """What conftest.py does for the lessons: under nbval each kernel may use one core (its
     worker's own under pytest-xdist) and starts from a fresh cache, which the run removes
-    when it ends."""
+    when it ends; under pytest-xdist each worker's BLAS uses one thread."""
     import nbformat
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PINNED)])
@@ -175,10 +186,12 @@ def test_nbval_runs_each_lesson_on_one_core_with_a_fresh_cache(workers, tmp_path
     root = Path(__file__).resolve().parent.parent
     started = time.time() - 1
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "conftest"]
-    command += ["--nbval-lax", *workers, str(tmp_path / "pinned.ipynb")]
-    env = {k: v for k, v in os.environ.items() if k != "SIMCLR_LAB_TEST_LESSONS_CACHE"}
+    (tmp_path / "test_one_thread.py").write_text(ONE_THREAD.format(workers=bool(workers)))
+    command += ["--nbval-lax", *workers, str(tmp_path)]  # pinned.ipynb, test_one_thread.py
+    inherited = ("SIMCLR_LAB_TEST_LESSONS_CACHE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     ran = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    assert ran.returncode == 0 and "1 passed" in ran.stdout, ran.stdout[-3000:]
+    assert ran.returncode == 0 and "2 passed" in ran.stdout, ran.stdout[-3000:]
     leftover = [p for p in Path(tempfile.gettempdir()).glob("simclr-lab-one-core-*/seen")]
     assert not [p for p in leftover if p.stat().st_mtime >= started], leftover
 
