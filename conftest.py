@@ -41,7 +41,7 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def pytest_configure(config):
-    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         for name, value in ONE_THREAD.items():
             os.environ.setdefault(name, value)
     nbval = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
