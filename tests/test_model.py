@@ -43,11 +43,16 @@ def test_validation_reports_contrastive_metrics_on_test_pairs(model_and_stream, 
 def test_a_few_steps_lower_the_contrastive_loss(model_and_stream):
     model, stream = model_and_stream
     (u, x), y = stream[0]
-    before = model.test_on_batch((u, x), y, return_dict=True)["c_loss"]
-    for _ in range(12):
+
+    def loss():  # each evaluation draws new views: the mean of 3
+        return np.mean([model.test_on_batch((u, x), y, return_dict=True)["c_loss"] for _ in "abc"])
+
+    before = loss()
+    for _ in range(24):
         model.train_on_batch((u, x), y)
-    after = model.test_on_batch((u, x), y, return_dict=True)["c_loss"]
-    assert after < before - 0.1
+    # Over 5 seeds the drop was 0.25-0.44 (Keras 3.9) and 0.51-0.85 (3.15); one evaluation
+    # after 12 steps dropped 0.08 on one of them.
+    assert loss() < before - 0.1
 
 
 def test_probe_loss_sends_no_gradient_into_the_encoder(model_and_stream):
