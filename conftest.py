@@ -68,7 +68,7 @@ def pytest_configure(config):
         config.option.nbval_cell_timeout = CELL_TIMEOUT_S
 
 
-# Tests that share one expensive session fixture go to one pytest-xdist worker (with
+# Tests that share one expensive session or module fixture go to one pytest-xdist worker (with
 # `--dist loadgroup`), so it is built once; a lesson's cells stay together and in order.
 SHARED_FIXTURES = (
     "smoke_comparison",
@@ -77,6 +77,9 @@ SHARED_FIXTURES = (
     "whole_pretraining",
     "cpu_splits",
     "site",
+    "finished_baseline",
+    "stopped_baseline",
+    "trio",
 )
 
 
