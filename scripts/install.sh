@@ -3,6 +3,7 @@
 # (JupyterLab, widgets; on a GPU machine use the gpu extra instead of cpu), and
 # Fashion-MNIST from Debian's package when apt-get may be used (else Keras downloads it on
 # first use). Needs no root, no browser and none of the test tools (scripts/install_tests.sh).
+# An argument adds extras to the same install: `bash scripts/install.sh test,docs`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,5 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
          "(or: sudo apt-get install dataset-fashion-mnist)." >&2
   fi
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[cpu,notebook]"
+extras="cpu,notebook${1:+,$1}"
+python3 -m pip install -q --disable-pip-version-check -e ".[$extras]"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install.sh
+bash scripts/install.sh test,docs  # the learner's setup and the test tools, in one install
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
@@ -14,4 +14,3 @@ if [ ! -x /usr/bin/chromium ]; then
          "need it." >&2
   fi
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[cpu,notebook,test,docs]"
