@@ -30,7 +30,7 @@ def _kernel_spec(core: int, cache: Path) -> dict:
     }
 
 
-LESSONS_CACHE_VAR = "SIMCLR_LAB_TEST_LESSONS_CACHE"  # from the pytest process to its workers
+LESSONS_ROOT_VAR = "SIMCLR_LAB_TEST_LESSONS_ROOT"  # from the pytest process to its workers
 
 
 # With several pytest-xdist workers on as many cores, numpy's OpenBLAS and scikit-learn's
@@ -47,20 +47,23 @@ def pytest_configure(config):
     nbval = config.getoption("nbval_lax", False) or config.getoption("nbval", False)
     if not nbval or not hasattr(os, "sched_setaffinity"):
         return
-    root = Path(tempfile.mkdtemp(prefix=f"{KERNEL_NAME}-"))
-    config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
-    if LESSONS_CACHE_VAR not in os.environ:  # the first pytest process: xdist's workers inherit
-        # One fresh cache for every lesson of the run, as a learner's: a run that one lesson is
-        # training is locked, so another lesson that needs it waits and loads it.
-        os.environ[LESSONS_CACHE_VAR] = str(root / "cache")
+    if LESSONS_ROOT_VAR not in os.environ:  # the first pytest process: xdist's workers inherit
+        # One folder for the run, removed by this process when the run ends (xdist's workers
+        # end without their own clean-up): one fresh cache for every lesson, as a learner's (a
+        # run that one lesson is training is locked, so another lesson that needs it waits and
+        # loads it), and each worker's kernel spec.
+        root = Path(tempfile.mkdtemp(prefix=f"{KERNEL_NAME}-"))
+        config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+        os.environ[LESSONS_ROOT_VAR] = str(root)
+    root = Path(os.environ[LESSONS_ROOT_VAR])
     cores = sorted(os.sched_getaffinity(0))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ...
     core = cores[int(worker.removeprefix("gw")) % len(cores)]
-    spec = root / "kernels" / KERNEL_NAME / "kernel.json"
-    spec.parent.mkdir(parents=True)
-    spec.write_text(json.dumps(_kernel_spec(core, Path(os.environ[LESSONS_CACHE_VAR]))))
+    spec = root / worker / "kernels" / KERNEL_NAME / "kernel.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)  # the controller writes gw0's too
+    spec.write_text(json.dumps(_kernel_spec(core, root / "cache")))
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
-        filter(None, [str(root), os.getenv("JUPYTER_PATH")])
+        filter(None, [str(root / worker), os.getenv("JUPYTER_PATH")])
     )
     if config.option.nbval_kernel_name is None and not config.option.nbval_current_env:
         config.option.nbval_kernel_name = KERNEL_NAME

@@ -188,7 +188,7 @@ def test_nbval_runs_each_lesson_on_one_core_with_a_fresh_cache(workers, tmp_path
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "conftest"]
     (tmp_path / "test_one_thread.py").write_text(ONE_THREAD.format(workers=bool(workers)))
     command += ["--nbval-lax", *workers, str(tmp_path)]  # pinned.ipynb, test_one_thread.py
-    inherited = ("SIMCLR_LAB_TEST_LESSONS_CACHE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    inherited = ("SIMCLR_LAB_TEST_LESSONS_ROOT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
     env = {k: v for k, v in os.environ.items() if k not in inherited and "PYTEST_XDIST" not in k}
     ran = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0 and "2 passed" in ran.stdout, ran.stdout[-3000:]
