@@ -45,7 +45,8 @@ def test_a_few_steps_lower_the_contrastive_loss(model_and_stream):
     (u, x), y = stream[0]
 
     def loss():  # each evaluation draws new views: the mean of 3
-        return np.mean([model.test_on_batch((u, x), y, return_dict=True)["c_loss"] for _ in "abc"])
+        losses = [model.test_on_batch((u, x), y, return_dict=True)["c_loss"] for _ in range(3)]
+        return np.mean(losses)
 
     before = loss()
     for _ in range(24):

@@ -148,7 +148,7 @@ def _train(phase: Phase, history: dict, callbacks, verbose, log) -> PhaseResult:
     run.write_settings()  # so the resume state can be checked against the key
     train_stream.set_start_epoch(finished)  # so it sees the same data order
     history_log = HistoryLog(history)
-    _release_compiled_steps()  # building the model compiled every eager operation it ran
+    _release_compiled_steps()  # eager operations before the fit (checks, diagnostics) compiled
     start = time.perf_counter()
     try:
         model.fit(
@@ -191,10 +191,11 @@ def _train(phase: Phase, history: dict, callbacks, verbose, log) -> PhaseResult:
 
 def _release_compiled_steps() -> None:
     """On JAX, drop what XLA compiled so far and give the freed memory back: before a fit,
-    the small programs of every eager operation that built the model; after it, the
-    phase's own steps (the next phase compiles its own). The smoke comparison peaked at
-    1.49 GiB with neither, 1.10 GiB with the second alone (TensorFlow: 1.05) and 0.98-1.00
-    GiB with both (2-core Intel Xeon)."""
+    the small programs of the eager operations run so far (models build without any since
+    they are traced on symbolic inputs); after it, the phase's own steps (the next phase
+    compiles its own). The smoke comparison peaked at 1.49 GiB with neither, 1.10 GiB with
+    the second alone (TensorFlow: 1.05) and 0.98-1.00 GiB with both (2-core Intel Xeon, when
+    models still built eagerly)."""
     if keras.backend.backend() != "jax":
         return
     import gc
